@@ -1,0 +1,32 @@
+# The README's commands. Each target first runs tools/bootstrap.sh, which creates .venv/ on
+# first use and returns in seconds when nothing changed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VIDREG_VENV := $(abspath $(VENV))
+
+.PHONY: env check train test lock
+
+env:
+	@tools/bootstrap.sh
+
+## Environment check: versions, torch/torchvision ops, mmcv ops, registries, decord.
+check: env
+	$(PY) -m vidreg_mm.env_check
+
+## The main job.
+train: env
+	$(PY) -m vidreg_mm.env_check
+
+## The test suite.
+test: env
+	$(PY) -m pytest tests
+
+## Re-resolve the dependencies without the lock in a scratch environment and rewrite
+## requirements/constraints.txt from it (review the diff, then run `make test`).
+lock:
+	rm -rf .venv-lock
+	VIDREG_NO_LOCK=1 VIDREG_VENV=$(abspath .venv-lock) tools/bootstrap.sh
+	{ echo '# Lock of the tested stack: written by `make lock`, do not edit by hand.'; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable | grep -v '^vidreg' \
+	  | sed -E 's|^([A-Za-z0-9_.-]+) @ file:.*/[A-Za-z0-9_.]+-([0-9][^-]*)-.*$$|\1==\2|' ; } \
+	  > requirements/constraints.txt

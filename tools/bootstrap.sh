@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Create or update the project's virtual environment (default: .venv/ in the repository root).
+#
+# Idempotent: a second run with nothing changed only compares a fingerprint and exits.
+# Steps of a first run (each skipped when already satisfied):
+#   1. python3.11 -m venv .venv; pin pip/setuptools/wheel
+#   2. torch + torchvision as one pair (requirements/torch.txt), then check they load together
+#   3. mmcv with compiled ops: wheel built once against this torch and kept in a wheelhouse
+#   4. vidreg_mm (editable) with its runtime and test dependencies, under the lock file
+#
+# Environment variables:
+#   VIDREG_VENV            where the environment lives (default: <repo>/.venv)
+#   VIDREG_PYTHON          interpreter to create it with (default: python3.11)
+#   VIDREG_WHEELHOUSE      where the built mmcv wheel is kept (default: ~/.cache/vidreg-mm/wheels)
+#   VIDREG_TORCH_PIP_ARGS  extra pip arguments for the torch pair, e.g.
+#                          "--index-url https://download.pytorch.org/whl/cu121"
+#   VIDREG_NO_LOCK=1       resolve without requirements/constraints.txt (used by `make lock`)
+#   MAX_JOBS               parallel compile jobs for the mmcv build (default: nproc)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VIDREG_VENV:-$ROOT/.venv}"
+PYTHON="${VIDREG_PYTHON:-python3.11}"
+WHEELHOUSE="${VIDREG_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/vidreg-mm/wheels}"
+REQ="$ROOT/requirements"
+STAMP="$VENV/.vidreg-bootstrap"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Fingerprint of everything that decides the environment's content.
+fingerprint() {
+    cat "$ROOT/setup.py" "$REQ"/*.txt "$ROOT/tools/bootstrap.sh" \
+        | { [ -n "${VIDREG_NO_LOCK:-}" ] && echo nolock; cat; } | sha256sum | cut -d' ' -f1
+}
+FP="$(fingerprint)"
+if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$FP" ]; then
+    log "environment up to date: $VENV"
+    exit 0
+fi
+T0=$SECONDS
+
+CONSTRAINTS=()
+[ -z "${VIDREG_NO_LOCK:-}" ] && CONSTRAINTS=(-c "$REQ/constraints.txt")
+
+# Pinned version of a package in the lock (empty when unlocked or not listed).
+locked() { [ -z "${VIDREG_NO_LOCK:-}" ] && sed -n "s/^$1==\([^ ;]*\).*/\1/ip" "$REQ/constraints.txt" | head -n1; true; }
+pin() { local v; v="$(locked "$1")"; if [ -n "$v" ]; then echo "$1==$v"; else echo "$1"; fi; }
+req_version() { sed -n "s/^$1==\([^ ;#]*\).*/\1/p" "$2" | head -n1; }
+
+# --- 1. the virtual environment ------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+    command -v "$PYTHON" >/dev/null 2>&1 \
+        || die "'$PYTHON' not found. Install Python 3.11, or set VIDREG_PYTHON to a Python 3.11 interpreter."
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+        || die "'$PYTHON' is $("$PYTHON" -V 2>&1); the stack is tested on Python 3.11 (set VIDREG_PYTHON)."
+    log "creating $VENV with $("$PYTHON" -V 2>&1)"
+    "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q "$(pin pip)" "$(pin setuptools)" "$(pin wheel)"
+
+# --- 2. torch + torchvision -----------------------------------------------------------------
+TORCH_V="$(req_version torch "$REQ/torch.txt")"
+TV_V="$(req_version torchvision "$REQ/torch.txt")"
+torch_pair_ok() {
+    "$PY" - "$TORCH_V" "$TV_V" <<'EOF' 2>/dev/null
+import sys
+import torch, torchvision
+base = lambda v: v.split('+')[0]
+assert base(torch.__version__) == sys.argv[1] and base(torchvision.__version__) == sys.argv[2]
+torch.ops.torchvision.nms  # the compiled ops load against this torch
+EOF
+}
+if ! torch_pair_ok; then
+    log "installing torch==$TORCH_V torchvision==$TV_V"
+    # --isolated: take both from the index named here (PyPI unless VIDREG_TORCH_PIP_ARGS says
+    # otherwise), ignoring local find-links that may hold a torch of another build.
+    # shellcheck disable=SC2086
+    "${PIP[@]}" install --isolated ${PIP_CERT:+--cert "$PIP_CERT"} "${CONSTRAINTS[@]}" \
+        -r "$REQ/torch.txt" ${VIDREG_TORCH_PIP_ARGS:-}
+    if ! torch_pair_ok; then
+        "$PY" -c 'import torchvision' 2>&1 | tail -n 3 >&2 || true
+        die "torch and torchvision do not load together in $VENV (e.g. 'operator torchvision::nms does not exist').
+  They must be one matching pair from one source. Fix:
+    $VENV/bin/pip uninstall -y torch torchvision
+    $VENV/bin/pip install --isolated torch==$TORCH_V torchvision==$TV_V      # PyPI builds (CUDA, run on CPU too)
+  or both CPU builds from one index:
+    VIDREG_TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu' tools/bootstrap.sh"
+    fi
+fi
+TORCH_FULL="$("$PY" -c 'import torch; print(torch.__version__)')"
+
+# --- 3. mmcv with compiled ops ----------------------------------------------------------------
+MMCV_V="$(req_version mmcv "$REQ/mmcv.txt")"
+mmcv_ok() {
+    "$PY" - "$MMCV_V" <<'EOF' 2>/dev/null
+import sys
+import mmcv
+assert mmcv.__version__ == sys.argv[1]
+from mmcv.ops import nms  # noqa: F401  compiled ops present and loadable
+EOF
+}
+if ! mmcv_ok; then
+    CUDA_TAG="$("$PY" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')"
+    WH="$WHEELHOUSE/mmcv-$MMCV_V-torch-$TORCH_FULL-$CUDA_TAG-$("$PY" -c 'import sys; print("py%d%d" % sys.version_info[:2])')"
+    if ! ls "$WH"/mmcv-"$MMCV_V"-*.whl >/dev/null 2>&1; then
+        log "building mmcv==$MMCV_V with ops against torch $TORCH_FULL ($CUDA_TAG); takes ~8 min on 2 cores"
+        # mmcv's setup.py imports pkg_resources: build with an old setuptools, then restore the pin.
+        ST_V="$("$PY" -c 'import setuptools; print(setuptools.__version__)')"
+        "${PIP[@]}" install -q "setuptools<70" ninja
+        mkdir -p "$WH"
+        MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WH" "mmcv==$MMCV_V" \
+            || die "building mmcv==$MMCV_V failed (see the compiler output above). Needs gcc/g++ and the
+  Python headers (Debian: apt-get install build-essential python3-dev). See README, Troubleshooting."
+        "${PIP[@]}" install -q "setuptools==$ST_V"
+    fi
+    "${PIP[@]}" install --no-deps --force-reinstall "$WH"/mmcv-"$MMCV_V"-*.whl
+fi
+
+# --- 4. the project and everything else --------------------------------------------------------
+log "installing vidreg_mm (editable) with runtime and test dependencies"
+"${PIP[@]}" install "${CONSTRAINTS[@]}" --no-build-isolation -e "$ROOT[tests]"
+mmcv_ok || die "mmcv with ops no longer imports after installing the dependencies"
+torch_pair_ok || die "installing the dependencies replaced torch/torchvision; check requirements/constraints.txt"
+
+echo "$FP" > "$STAMP"
+log "environment ready in $((SECONDS - T0)) s: $VENV"

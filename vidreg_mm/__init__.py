@@ -1,0 +1,7 @@
+"""vidreg-mm: fitting image diffusion models on video datasets, as an MMagic plugin.
+
+Importing the package registers its modules into MMagic's registries (scope ``mmagic``),
+so configs use them with ``default_scope = 'mmagic'`` and
+``custom_imports = dict(imports=['vidreg_mm'], allow_failed_imports=False)``.
+"""
+from .version import __version__  # noqa: F401

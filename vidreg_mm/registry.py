@@ -1,0 +1,28 @@
+"""Where vidreg_mm's modules live: MMagic's registries (scope ``mmagic``).
+
+The project defines no registries of its own. Every module is registered into
+:mod:`mmagic.registry`, so a config with ``default_scope = 'mmagic'`` and
+``custom_imports = dict(imports=['vidreg_mm'], allow_failed_imports=False)`` builds MMagic's
+modules and ours alike.
+"""
+from typing import Dict, List
+
+from mmagic import registry as mmagic_registry
+from mmengine.registry import Registry
+
+
+def mmagic_registries() -> List[Registry]:
+    """All registries that :mod:`mmagic.registry` defines."""
+    return [obj for obj in vars(mmagic_registry).values()
+            if isinstance(obj, Registry) and obj.scope == 'mmagic']
+
+
+def project_modules() -> Dict[Registry, List[str]]:
+    """The names vidreg_mm has registered, by registry (found by each class's module)."""
+    found = {}
+    for registry in mmagic_registries():
+        names = sorted(name for name, obj in registry.module_dict.items()
+                       if getattr(obj, '__module__', '').startswith('vidreg_mm.'))
+        if names:
+            found[registry] = names
+    return found
