@@ -1,0 +1,93 @@
+import os.path as osp
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.registry import init_default_scope
+
+from vidreg_mm.datasets import generate_synthetic_hands
+
+init_default_scope('mmagic')  # as the Runner does from a config's default_scope
+
+TINY = dict(num_sequences=4, num_cameras=2, num_frames=6, size=32, val_fraction=0.25, seed=3)
+
+
+@pytest.fixture(scope='session')
+def handco_root(tmp_path_factory):
+    """A tiny synthetic HanCo: 4 sequences (3 train, 1 val) x 2 cameras x 6 frames, 32 px."""
+    root = str(tmp_path_factory.mktemp('handco') / 'hands')
+    generate_synthetic_hands(root, **TINY)
+    return root
+
+
+@pytest.fixture
+def handco_copy(handco_root, tmp_path):
+    """A private copy of the tiny HanCo that a test may damage."""
+    dst = str(tmp_path / 'hands')
+    shutil.copytree(handco_root, dst)
+    return dst
+
+
+@pytest.fixture
+def mmlog():
+    """Messages logged through MMEngine's current logger during the test."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    handler = Collect()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def clip_frames(handco_root, seq, cam):
+    folder = osp.join(handco_root, 'rgb', f'{seq:04d}', f'cam{cam}')
+    return [cv2.imread(osp.join(folder, f'{t:08d}.jpg')) for t in range(TINY['num_frames'])]
+
+
+def write_video(path, frames, fps=10):
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    assert writer.isOpened()
+    for f in frames:
+        writer.write(f)
+    writer.release()
+
+
+@pytest.fixture(scope='session')
+def videos_root(handco_root, tmp_path_factory):
+    """The tiny HanCo's cam0 clips as mp4 files under train/ and val/."""
+    root = tmp_path_factory.mktemp('videos')
+    for seq in range(TINY['num_sequences']):
+        split = 'val' if seq == 3 else 'train'
+        (root / split).mkdir(exist_ok=True)
+        write_video(str(root / split / f'clip{seq}.mp4'), clip_frames(handco_root, seq, 0))
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def frames_root(handco_root, tmp_path_factory):
+    """The tiny HanCo's cam0 clips as frame folders (names that need natural sorting)."""
+    root = tmp_path_factory.mktemp('frames')
+    for seq in range(TINY['num_sequences']):
+        clip = root / f'clip{seq}'
+        clip.mkdir()
+        for t, frame in enumerate(clip_frames(handco_root, seq, 0)):
+            cv2.imwrite(str(clip / f'frame{2 * t}.png'), frame)  # frame10 after frame8
+    return str(root)
+
+
+def sample_indices(dataset, num, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.choice(len(dataset), num, replace=len(dataset) < num).tolist()

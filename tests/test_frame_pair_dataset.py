@@ -1,0 +1,330 @@
+"""The frame-pair dataset: pair invariants, sampling distribution, sources, splits, bad input."""
+import json
+import os
+import os.path as osp
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+from vidreg_mm.datasets import VideoFramePairDataset, check_offset_range
+from .conftest import TINY, clip_frames, sample_indices, write_video
+
+LOAD_AND_PACK = [dict(type='LoadClipFrames'), dict(type='PackFrames')]
+
+
+def build(root, pipeline=(), **kwargs):
+    return VideoFramePairDataset(root, pipeline=list(pipeline), **kwargs)
+
+
+# -- pairs -------------------------------------------------------------------------------------
+def test_handco_pairs_are_two_frames_of_one_clip_at_an_allowed_offset(handco_root):
+    ds = build(handco_root, LOAD_AND_PACK, offset_range=(-2, 3))
+    assert ds.num_clips == 3 * 2  # 3 train sequences x 2 cameras
+    np.random.seed(0)
+    for idx in sample_indices(ds, 40):
+        out = ds[idx]
+        meta = out['data_samples'].metainfo
+        i, j = meta['frame_inds']
+        assert j - i == meta['offset'] and meta['offset'] != 0 and -2 <= meta['offset'] <= 3
+        assert 0 <= i < TINY['num_frames'] and 0 <= j < TINY['num_frames']
+        assert out['inputs'].shape == (2, 3, 32, 32) and str(out['inputs'].dtype) == 'torch.uint8'
+        # The packed frames are exactly the clip's files i and j (same sequence, same camera).
+        seq, cam = int(meta['sequence']), meta['camera']
+        assert meta['clip_id'] == f'{seq:04d}/cam{cam}' and meta['split'] == 'train'
+        files = clip_frames(handco_root, seq, cam)
+        for k, t in enumerate((i, j)):
+            expected = cv2.cvtColor(files[t], cv2.COLOR_BGR2RGB)
+            got = out['inputs'][k].permute(1, 2, 0).numpy()
+            assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_offsets_cover_the_range_uniformly_and_never_zero(frames_root):
+    ds = build(frames_root, split='all', offset_range=(-3, 3))
+    np.random.seed(1)
+    counts = Counter(ds[i]['offset'] for i in sample_indices(ds, 3000))
+    assert 0 not in counts and set(counts) == {-3, -2, -1, 1, 2, 3}
+    # A 6-frame clip allows |d| = 1 for more anchors than |d| = 3; each anchor draws
+    # uniformly among its own valid offsets, so the exact law is known: compare to it.
+    expected = Counter()
+    for i in range(6):
+        valid = [d for d in range(-3, 4) if d != 0 and 0 <= i + d < 6]
+        for d in valid:
+            expected[d] += 1 / (6 * len(valid))
+    total = sum(counts.values())
+    for d, p in expected.items():
+        assert abs(counts[d] / total - p) < 0.03, (d, counts[d] / total, p)
+
+
+def test_triangular_distribution_prefers_near_frames(frames_root):
+    ds = build(frames_root, split='all', offset_range=(1, 4), offset_distribution='triangular')
+    d, p = ds.offset_candidates(0, 10)
+    assert d.tolist() == [1, 2, 3, 4] and np.allclose(p, np.array([4, 3, 2, 1]) / 10)
+    d, p = ds.offset_candidates(8, 10)  # only d = 1 stays inside a 10-frame clip
+    assert d.tolist() == [1] and p.tolist() == [1.0]
+
+
+def test_anchors_without_any_partner_are_not_indexed(frames_root):
+    ds = build(frames_root, split='all', offset_range=(2, 3))
+    # frames 4 and 5 of each 6-frame clip have no partner at +2 or +3
+    assert len(ds) == 4 * 4
+    np.random.seed(0)
+    for idx in range(len(ds)):
+        i, j = ds[idx]['frame_inds']
+        assert j - i in (2, 3) and j < 6
+
+
+def test_baseline_mode_sees_the_same_frame_distribution_as_pair_mode(frames_root):
+    kw = dict(split='all', offset_range=(1, 3))
+    pair, single = build(frames_root, pair_mode=True, **kw), build(frames_root, pair_mode=False,
+                                                                  **kw)
+    assert len(pair) == len(single)
+    np.random.seed(2)
+    pair_frames = Counter(t for i in sample_indices(pair, 4000) for t in pair[i]['frame_inds'])
+    np.random.seed(3)
+    single_items = [single[i] for i in sample_indices(single, 8000, seed=1)]
+    assert all(len(s['frame_inds']) == 1 and s['offset'] == 0 for s in single_items)
+    single_frames = Counter(s['frame_inds'][0] for s in single_items)
+    pf = np.array([pair_frames[t] for t in range(6)]) / sum(pair_frames.values())
+    sf = np.array([single_frames[t] for t in range(6)]) / sum(single_frames.values())
+    assert np.abs(pf - sf).max() < 0.02, (pf, sf)
+    packed = build(frames_root, LOAD_AND_PACK, pair_mode=False, **kw)[0]
+    assert packed['inputs'].shape == (1, 3, 32, 32)
+
+
+def test_sampling_is_deterministic_for_a_seed(handco_root):
+    ds = build(handco_root)
+    draw = lambda: [tuple(ds[i]['frame_inds']) for i in range(len(ds))]  # noqa: E731
+    np.random.seed(7)
+    first = draw()
+    np.random.seed(7)
+    assert draw() == first
+    np.random.seed(8)
+    assert draw() != first
+
+
+def test_test_mode_draws_depend_on_the_index_only(handco_root):
+    ds = build(handco_root, split='val', test_mode=True)
+    np.random.seed(0)
+    first = [ds[i]['frame_inds'] for i in range(len(ds))]
+    np.random.seed(123)
+    assert [ds[i]['frame_inds'] for i in range(len(ds))] == first
+
+
+def test_ranks_get_disjoint_samples_from_mmengine_sampler(handco_root, monkeypatch):
+    from mmengine.dataset import sampler as sampler_mod
+    ds = build(handco_root)
+    seen = []
+    for rank in range(2):
+        monkeypatch.setattr(sampler_mod, 'get_dist_info', lambda r=rank: (r, 2))
+        seen.append(list(sampler_mod.DefaultSampler(ds, shuffle=True, seed=0)))
+    assert set(seen[0]).isdisjoint(seen[1])
+    assert sorted(seen[0] + seen[1]) == list(range(len(ds)))
+
+
+# -- sources and splits ------------------------------------------------------------------------
+def test_handco_split_by_is_train_and_camera_selection(handco_root):
+    meta = json.load(open(osp.join(handco_root, 'meta.json')))
+    val_seqs = {f'{s:04d}' for s, v in enumerate(meta['is_train']) if not v[0]}
+    train, val = build(handco_root, split='train'), build(handco_root, split='val')
+    clips = lambda ds: [ds.get_data_info(i) for i in range(len(ds))]  # noqa: E731
+    assert {c['sequence'] for c in clips(val)} == val_seqs
+    assert not val_seqs & {c['sequence'] for c in clips(train)}
+    assert build(handco_root, split='all').num_clips == 4 * 2
+    cam1 = build(handco_root, cameras=[1])
+    assert {c['camera'] for c in clips(cam1)} == {1} and cam1.num_clips == 3
+
+
+def test_video_files_decode_pairs_with_decord(videos_root, handco_root):
+    ds = build(videos_root, LOAD_AND_PACK, split='train')
+    assert ds.resolved_source == 'videos' and ds.num_clips == 3
+    assert build(videos_root, split='val').num_clips == 1
+    np.random.seed(0)
+    out = ds[5]
+    meta = out['data_samples'].metainfo
+    i, j = meta['frame_inds']
+    files = clip_frames(handco_root, int(meta['sequence'][4:]), 0)
+    for k, t in enumerate((i, j)):
+        expected = cv2.cvtColor(files[t], cv2.COLOR_BGR2RGB).astype(float)
+        got = out['inputs'][k].permute(1, 2, 0).numpy().astype(float)
+        assert np.abs(got - expected).mean() < 12  # lossy mp4v round trip
+    # the reader stays open for the next pair of the same video, and the cache is bounded
+    loader = ds.pipeline.transforms[0]
+    assert list(loader._readers) == [ds.get_data_info(5)['video']]
+    loader.max_open_videos = 2
+    for idx in range(len(ds)):
+        ds[idx]
+    assert len(loader._readers) == 2
+
+
+def test_frame_folders_sorted_naturally_and_split_file(frames_root, tmp_path):
+    ds = build(frames_root, split='all')
+    assert ds.resolved_source == 'frames'
+    names = [osp.basename(p) for p in ds.get_data_info(0)['frames']]
+    assert names == [f'frame{2 * t}.png' for t in range(6)]
+    split_file = tmp_path / 'split.json'
+    split_file.write_text(json.dumps({'train': ['clip0', 'clip1'], 'val': ['clip3']}))
+    train = build(frames_root, split='train', split_file=str(split_file))
+    val = build(frames_root, split='val', split_file=str(split_file))
+    assert {train.get_data_info(i)['sequence'] for i in range(len(train))} == {'clip0', 'clip1'}
+    assert {val.get_data_info(i)['sequence'] for i in range(len(val))} == {'clip3'}
+
+
+def test_split_undefined_without_subfolders_or_split_file(frames_root):
+    with pytest.raises(ValueError, match='no train/ or val/ subfolder and no split_file'):
+        build(frames_root, split='train')
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_missing_data_root_names_the_path(tmp_path):
+    missing = str(tmp_path / 'nope')
+    with pytest.raises(FileNotFoundError, match=f'data_root {missing!r} does not exist'):
+        build(missing)
+
+
+@pytest.mark.parametrize('offset_range', [(0, 0), (3, 1), (1.5, 2), 'ab', (1, 2, 3)])
+def test_bad_offset_range_is_an_error_naming_the_key(offset_range):
+    with pytest.raises(ValueError, match='offset_range'):
+        check_offset_range(offset_range)
+
+
+def test_meta_json_that_does_not_match_the_folders(handco_copy):
+    os.remove(osp.join(handco_copy, 'rgb', '0001', 'cam1', '00000003.jpg'))
+    cam_dir = osp.join(handco_copy, 'rgb', '0001', 'cam1')
+    with pytest.raises(ValueError, match=f'{cam_dir} holds 5 frames but .*meta.json lists 6'):
+        build(handco_copy, split='all')
+
+
+def test_sequence_folder_missing_from_meta(handco_copy):
+    os.makedirs(osp.join(handco_copy, 'rgb', '0009', 'cam0'))
+    with pytest.raises(ValueError, match=r"sequence folders \['0009'\] that .*meta.json"):
+        build(handco_copy, split='all')
+
+
+def test_meta_json_missing_keys(handco_copy):
+    path = osp.join(handco_copy, 'meta.json')
+    meta = json.load(open(path))
+    del meta['has_fit']
+    json.dump(meta, open(path, 'w'))
+    with pytest.raises(ValueError, match=r"meta.json lacks the keys \['has_fit'\]"):
+        build(handco_copy)
+
+
+def test_offsets_longer_than_every_clip_empty_the_dataset(frames_root):
+    ds = build(frames_root, split='all', offset_range=(5, 8))  # 6-frame clips hold d = 5 only
+    assert ds.num_short_clips == 0 and len(ds) == 4
+    with pytest.raises(ValueError, match='empty after filtering: all 4 clips are shorter '
+                                         'than 7 frames'):
+        build(frames_root, split='all', offset_range=(6, 8))
+
+
+def test_short_clips_are_left_out_with_one_counting_warning(tmp_path, mmlog):
+    for name, n in (('long', 6), ('short1', 2), ('short2', 1)):
+        os.makedirs(tmp_path / 'train' / name)
+        for t in range(n):
+            cv2.imwrite(str(tmp_path / 'train' / name / f'{t}.png'), np.zeros((8, 8, 3)))
+    ds = build(str(tmp_path), offset_range=(3, 4))
+    assert ds.num_short_clips == 2 and ds.num_clips == 1
+    warnings = [m for m in mmlog if 'too short' in m]
+    assert len(warnings) == 1 and '2 of 3 clips' in warnings[0]
+    assert 'fewer than 4 frames' in warnings[0]
+
+
+def _truncate(path, keep=0.5):
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:int(len(data) * keep)])
+
+
+def test_broken_frame_is_skipped_counted_and_replaced(handco_copy, mmlog):
+    broken = osp.join(handco_copy, 'rgb', '0000', 'cam0', '00000002.jpg')
+    _truncate(broken)
+    ds = build(handco_copy, LOAD_AND_PACK, split='all')
+    np.random.seed(0)
+    outs = [ds[i] for i in range(len(ds))]  # every anchor, so the broken file is hit
+    loader = ds.pipeline.transforms[0]
+    assert loader.num_broken >= 1
+    for out in outs:  # every returned sample is clean: the broken frame never appears
+        meta = out['data_samples'].metainfo
+        assert not (meta['clip_id'] == '0000/cam0' and 2 in meta['frame_inds'])
+    warnings = [m for m in mmlog if 'skipping broken frame(s)' in m]
+    assert len(warnings) == 1 and broken in warnings[0]  # warned once per file
+
+
+def test_broken_frame_is_an_error_when_configured(handco_copy):
+    _truncate(osp.join(handco_copy, 'rgb', '0000', 'cam0', '00000002.jpg'))
+    ds = build(handco_copy, [dict(type='LoadClipFrames', on_broken='error'),
+                             dict(type='PackFrames')], split='all')
+    with pytest.raises(RuntimeError, match=r'cannot decode .*0000/cam0/00000002.jpg'):
+        for i in range(len(ds)):
+            ds[i]
+
+
+def test_broken_video(videos_root, tmp_path):
+    root = tmp_path / 'vids'
+    (root / 'train').mkdir(parents=True)
+    good = osp.join(videos_root, 'train', 'clip0.mp4')
+    for name in ('a.mp4', 'b.mp4'):
+        open(root / 'train' / name, 'wb').write(open(good, 'rb').read())
+    open(root / 'train' / 'c.mp4', 'wb').write(b'not a video at all')
+    ds = build(str(root), LOAD_AND_PACK)
+    assert ds.num_unreadable == 1 and ds.num_clips == 2
+    with pytest.raises(ValueError, match=r'cannot read video .*c.mp4'):
+        build(str(root), LOAD_AND_PACK, on_broken='error')
+
+
+def test_partly_damaged_video_skips_the_frames_that_fail(tmp_path, mmlog):
+    """Bytes zeroed mid-file: the frames that no longer decode are skipped and counted."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(12)]
+    (tmp_path / 'train').mkdir()
+    path = str(tmp_path / 'train' / 'damaged.mp4')
+    write_video(path, frames)
+    data = bytearray(open(path, 'rb').read())
+    data[int(len(data) * 0.3):int(len(data) * 0.6)] = bytes(int(len(data) * 0.3))
+    open(path, 'wb').write(data)
+    ds = build(str(tmp_path), LOAD_AND_PACK, offset_range=(1, 1))
+    assert ds.num_clips == 1  # the container is intact: the video is indexed
+    loader = ds.pipeline.transforms[0]
+    results = [loader(dict(ds.get_data_info(i), frame_inds=[ds.get_data_info(i)['anchor']]))
+               for i in range(len(ds))]
+    assert loader.num_broken > 0
+    assert sum(r is None for r in results) == loader.num_broken
+    assert all(r['img'][0].shape == (32, 32, 3) for r in results if r is not None)
+    warnings = [m for m in mmlog if 'skipping broken frame(s)' in m]
+    assert len(warnings) == 1 and path in warnings[0]  # once per file, however many frames
+
+
+def test_config_retargets_to_another_source_by_data_root_alone(videos_root):
+    from mmagic.registry import DATASETS
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs', '_base_', 'datasets',
+                                   'synthetic_hands.py'))
+    cfg.merge_from_dict({f'{split}_dataloader.dataset.data_root': videos_root
+                         for split in ('train', 'val', 'test')})
+    train = DATASETS.build(cfg.train_dataloader.dataset)
+    val = DATASETS.build(cfg.val_dataloader.dataset)
+    assert train.resolved_source == val.resolved_source == 'videos'
+    assert (train.num_clips, val.num_clips) == (3, 1)
+    assert sorted(os.listdir(videos_root)) == ['train', 'val']  # nothing generated there
+    np.random.seed(0)
+    assert train[0]['inputs'].shape == (2, 3, 32, 32)
+    assert val[0]['inputs'].shape == (1, 3, 32, 32)
+
+
+def test_runner_dataloader_is_deterministic_for_a_seed(handco_root):
+    from mmengine.runner import Runner
+    cfg = dict(batch_size=4, num_workers=1, sampler=dict(type='DefaultSampler', shuffle=True),
+               dataset=dict(type='VideoFramePairDataset', data_root=handco_root,
+                            pipeline=LOAD_AND_PACK))
+
+    def first_batches(seed):
+        loader = Runner.build_dataloader(cfg, seed=seed)
+        batches = []
+        for k, batch in enumerate(loader):
+            batches.append([(s.clip_id, tuple(s.frame_inds)) for s in batch['data_samples']])
+            if k == 2:
+                return batches
+
+    assert first_batches(0) == first_batches(0)
+    assert first_batches(0) != first_batches(1)

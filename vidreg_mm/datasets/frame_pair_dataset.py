@@ -1,0 +1,223 @@
+"""Pairs of nearby frames of one clip (temporal runs) or single frames (baseline runs)."""
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmagic.registry import DATASETS
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
+
+from .clip_sources import (SOURCES, SPLITS, detect_source, scan_frame_folders, scan_handco,
+                           scan_videos)
+from .synthetic_hands import ensure_synthetic_hands
+
+OFFSET_DISTRIBUTIONS = ('uniform', 'triangular')
+
+
+def check_offset_range(offset_range) -> Tuple[int, int]:
+    """Validate ``offset_range`` = (d_min, d_max): integers, d_min <= d_max, not only 0."""
+    try:
+        d_min, d_max = (int(v) for v in offset_range)
+        if (d_min, d_max) != tuple(offset_range):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValueError(f'offset_range must be two integers (d_min, d_max), got '
+                         f'{offset_range!r}') from None
+    if d_min > d_max or d_min == d_max == 0:
+        raise ValueError(f'offset_range={offset_range!r} holds no offset: need d_min <= d_max '
+                         f'and a non-zero offset in [d_min, d_max] (d = 0 is never drawn)')
+    return d_min, d_max
+
+
+@DATASETS.register_module()
+class VideoFramePairDataset(BaseDataset):
+    """Frames of video clips, drawn as pairs ``(i, i + d)`` of one clip, or as single frames.
+
+    One item per *anchor* frame (a frame that has at least one partner). In pair mode the
+    offset d is drawn from ``offset_range`` (d = 0 never; only offsets that stay inside the
+    clip, so never across clip or camera boundaries) with ``offset_distribution``. In single
+    mode (``pair_mode=False``, the baseline) the same pair is drawn and one of its two frames
+    kept at random, so both modes see exactly the same distribution of frames. Draws use
+    ``np.random`` (MMEngine seeds it per rank and worker); in ``test_mode`` they are a fixed
+    function of the index.
+
+    Sources, detected from ``data_root`` unless ``source`` says:
+      - ``handco``: ``<image_dir>/%04d/cam%d/%08d.jpg`` with ``meta.json`` (split by is_train);
+      - ``videos``: video files (mp4, avi, mkv, webm), decoded with decord;
+      - ``frames``: one folder of image files per clip, frames in natural sort order.
+    For videos and frames the split comes from ``train/`` and ``val/`` subfolders or
+    ``split_file`` (JSON ``{"train": [...], "val": [...]}`` of clip names).
+
+    Args:
+        data_root (str): dataset root.
+        pipeline (list): transforms; the first is usually ``LoadClipFrames``.
+        split (str): 'train', 'val' or 'all'. Default: 'train'.
+        source (str): 'auto', 'handco', 'videos' or 'frames'. Default: 'auto'.
+        pair_mode (bool): pairs (True) or single frames (False). Default: True.
+        offset_range (tuple[int, int]): signed (d_min, d_max). Default: (-4, 4).
+        offset_distribution (str): 'uniform', or 'triangular' (weight max|d| + 1 - |d|,
+            favouring near frames). Default: 'uniform'.
+        image_dir (str): HanCo image folder ('rgb', 'rgb_merged', ...). Default: 'rgb'.
+        cameras (list[int], optional): HanCo cameras to use (default all).
+        split_file (str, optional): split file for video and frame sources.
+        on_broken (str): for videos unreadable at scan time: 'skip' (counted, warned) or
+            'error'. Default: 'skip'. Frames broken at load time are ``LoadClipFrames``' job.
+        backend_args (dict, optional): MMEngine file backend arguments.
+        generate_if_missing (dict, optional): when set and ``data_root`` does not exist,
+            write the synthetic hand videos there first, with these generator options
+            (see :class:`SyntheticHandsConfig`). An existing ``data_root`` is never touched.
+    """
+
+    METAINFO = dict(dataset_type='video_frame_pair')
+
+    def __init__(self,
+                 data_root: str,
+                 pipeline: Sequence = (),
+                 split: str = 'train',
+                 source: str = 'auto',
+                 pair_mode: bool = True,
+                 offset_range: Tuple[int, int] = (-4, 4),
+                 offset_distribution: str = 'uniform',
+                 image_dir: str = 'rgb',
+                 cameras: Optional[List[int]] = None,
+                 split_file: Optional[str] = None,
+                 on_broken: str = 'skip',
+                 backend_args: Optional[dict] = None,
+                 generate_if_missing: Optional[dict] = None,
+                 test_mode: bool = False,
+                 lazy_init: bool = False,
+                 max_refetch: int = 100,
+                 **kwargs):
+        if split not in SPLITS:
+            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        if source not in SOURCES:
+            raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+        if offset_distribution not in OFFSET_DISTRIBUTIONS:
+            raise ValueError(f'offset_distribution must be one of {OFFSET_DISTRIBUTIONS}, '
+                             f'got {offset_distribution!r}')
+        if on_broken not in ('skip', 'error'):
+            raise ValueError(f"on_broken must be 'skip' or 'error', got {on_broken!r}")
+        if not data_root:
+            raise ValueError('data_root is not set')
+        self.split, self.source, self.pair_mode = split, source, bool(pair_mode)
+        self.offset_range = check_offset_range(offset_range)
+        self.offset_distribution = offset_distribution
+        self.image_dir, self.cameras, self.split_file = image_dir, cameras, split_file
+        self.on_broken = on_broken
+        self.backend_args = backend_args
+        self.generate_if_missing = generate_if_missing
+        self.num_short_clips = 0
+        self.num_unreadable = 0
+        # Build the pipeline in MMagic's scope unless a runner has set one (standalone use).
+        scope = None if DefaultScope.get_current_instance() else 'mmagic'
+        with DefaultScope.overwrite_default_scope(scope):
+            super().__init__(data_root=data_root, pipeline=list(pipeline), test_mode=test_mode,
+                             lazy_init=lazy_init, max_refetch=max_refetch, **kwargs)
+
+    # -- index --------------------------------------------------------------------------------
+    def load_data_list(self) -> List[dict]:
+        if self.generate_if_missing is not None and not osp.exists(self.data_root):
+            print_log(f'data_root {self.data_root} does not exist: writing the synthetic hand '
+                      f'videos there (dataset key generate_if_missing={self.generate_if_missing})',
+                      logger='current', level=30)
+            ensure_synthetic_hands(self.data_root, **self.generate_if_missing)
+        source = self.source
+        if source == 'auto':
+            source = detect_source(self.data_root, self.backend_args)
+        self.resolved_source = source
+        if source == 'handco':
+            return scan_handco(self.data_root, self.split, self.image_dir, self.cameras,
+                               self.backend_args)
+        if source == 'videos':
+            return scan_videos(self.data_root, self.split, self.split_file, self.backend_args,
+                               on_unreadable=self._unreadable)
+        return scan_frame_folders(self.data_root, self.split, self.split_file,
+                                  self.backend_args)
+
+    def _unreadable(self, path, error):
+        if self.on_broken == 'error':
+            raise ValueError(f'cannot read video {path}: {error}') from error
+        self.num_unreadable += 1
+        print_log(f'skipping unreadable video {path}: {type(error).__name__}: {error}',
+                  logger='current', level=30)
+
+    @property
+    def min_clip_frames(self) -> int:
+        """Fewest frames a clip needs to hold one pair: 1 + the smallest |d| allowed."""
+        d_min, d_max = self.offset_range
+        abs_offsets = [abs(d) for d in range(d_min, d_max + 1) if d != 0]
+        return 1 + min(abs_offsets)
+
+    def filter_data(self) -> List[dict]:
+        """Leave out clips too short for any offset (one warning that counts them)."""
+        need = self.min_clip_frames
+        kept = [c for c in self.data_list if c['num_frames'] >= need]
+        self.num_short_clips = len(self.data_list) - len(kept)
+        if self.num_short_clips:
+            print_log(f'{self.num_short_clips} of {len(self.data_list)} clips in '
+                      f'{self.data_root} (split {self.split!r}) have fewer than {need} frames, '
+                      f'too short for offset_range={self.offset_range}; left out',
+                      logger='current', level=30)
+        if not kept:
+            why = (f'all {len(self.data_list)} clips are shorter than {need} frames'
+                   if self.data_list else 'no clips were found')
+            raise ValueError(f'dataset {self.data_root} (split {self.split!r}, source '
+                             f'{self.resolved_source!r}) is empty after filtering: {why}')
+        return kept
+
+    def full_init(self):
+        if self._fully_initialized:
+            return
+        super().full_init()
+        d_min, d_max = self.offset_range
+        clip_ids, frames = [], []
+        for c in range(super().__len__()):
+            n = super().get_data_info(c)['num_frames']
+            i = np.arange(n)
+            lo, hi = np.maximum(d_min, -i), np.minimum(d_max, n - 1 - i)
+            valid = (lo <= hi) & ~((lo == 0) & (hi == 0))
+            clip_ids.append(np.full(int(valid.sum()), c, np.int32))
+            frames.append(i[valid].astype(np.int32))
+        self._anchor_clip = np.concatenate(clip_ids)
+        self._anchor_frame = np.concatenate(frames)
+
+    def __len__(self) -> int:
+        if not self._fully_initialized:
+            self.full_init()
+        return len(self._anchor_clip)
+
+    @property
+    def num_clips(self) -> int:
+        return super().__len__()
+
+    # -- sampling -----------------------------------------------------------------------------
+    def offset_candidates(self, i: int, n: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Offsets allowed for anchor ``i`` of an ``n``-frame clip and their probabilities."""
+        d_min, d_max = self.offset_range
+        d = np.arange(max(d_min, -i), min(d_max, n - 1 - i) + 1)
+        d = d[d != 0]
+        if self.offset_distribution == 'uniform':
+            w = np.ones(len(d))
+        else:
+            w = (max(abs(d_min), abs(d_max)) + 1 - np.abs(d)).astype(float)
+        return d, w / w.sum()
+
+    def get_data_info(self, idx: int) -> dict:
+        """The clip of anchor ``idx`` with ``anchor`` (its frame index) added."""
+        info = super().get_data_info(int(self._anchor_clip[idx]))
+        info['anchor'] = int(self._anchor_frame[idx])
+        info['sample_idx'] = idx
+        return info
+
+    def prepare_data(self, idx: int):
+        info = self.get_data_info(idx)
+        rng = np.random.default_rng(idx) if self.test_mode else np.random
+        i = info.pop('anchor')
+        offsets, probs = self.offset_candidates(i, info['num_frames'])
+        d = int(rng.choice(offsets, p=probs))
+        if self.pair_mode:
+            info['frame_inds'], info['offset'] = [i, i + d], d
+        else:
+            info['frame_inds'], info['offset'] = [i if rng.random() < 0.5 else i + d], 0
+        return self.pipeline(info)

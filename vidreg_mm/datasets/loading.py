@@ -1,0 +1,148 @@
+"""Decode the frames of a pair (or a single frame) from image files or a video file."""
+import io
+import os.path as osp
+from collections import OrderedDict
+from typing import List, Optional
+
+import mmcv
+import numpy as np
+from mmagic.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
+from mmengine.logging import print_log
+
+
+def open_video(path: str, backend_args: Optional[dict] = None):
+    """A decord VideoReader for ``path``: local files directly, other backends via bytes."""
+    import decord
+
+    # ffmpeg's own messages would flood the log on a damaged file; failures raise instead.
+    decord.logging.set_level(decord.logging.ERROR)
+    backend = fileio.get_file_backend(path, backend_args=backend_args)
+    if isinstance(backend, fileio.LocalBackend):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'video {path} does not exist')
+        return decord.VideoReader(path, num_threads=1)
+    return decord.VideoReader(io.BytesIO(backend.get(path)), num_threads=1)
+
+
+class BrokenFrameError(RuntimeError):
+    """A frame or video that cannot be decoded (or only partly)."""
+
+
+@TRANSFORMS.register_module()
+class LoadClipFrames(BaseTransform):
+    """Decode the frames ``frame_inds`` of one clip into ``results['img']`` (a list, RGB uint8).
+
+    Image clips (``results['frames']``) are read through MMEngine's file backends and decoded
+    with Pillow, which rejects truncated files. Video clips (``results['video']``) are decoded
+    with decord, the whole pair in one ``get_batch`` call; each worker keeps a bounded cache of
+    open readers, so a video is opened once per worker.
+
+    A broken frame or video is skipped by default: the transform returns ``None`` (MMEngine's
+    dataset then draws another sample), counts it, and warns once per file with its path.
+    ``on_broken='error'`` raises instead.
+
+    Args:
+        max_open_videos (int): size of the per-worker reader cache. Default: 16.
+        on_broken (str): 'skip' or 'error'. Default: 'skip'.
+        backend_args (dict, optional): MMEngine file backend arguments.
+    """
+
+    def __init__(self, max_open_videos: int = 16, on_broken: str = 'skip',
+                 backend_args: Optional[dict] = None):
+        if on_broken not in ('skip', 'error'):
+            raise ValueError(f"on_broken must be 'skip' or 'error', got {on_broken!r}")
+        if max_open_videos < 1:
+            raise ValueError(f'max_open_videos must be >= 1, got {max_open_videos}')
+        self.max_open_videos = max_open_videos
+        self.on_broken = on_broken
+        self.backend_args = backend_args
+        self._readers = OrderedDict()
+        self.num_broken = 0
+        self._warned = set()
+
+    # -- decoding ---------------------------------------------------------------------------
+    def _reader(self, path):
+        reader = self._readers.pop(path, None)
+        if reader is None:
+            reader = open_video(path, self.backend_args)
+            if len(self._readers) >= self.max_open_videos:
+                self._readers.popitem(last=False)
+        self._readers[path] = reader  # most recently used last
+        return reader
+
+    def _decode_video(self, path, inds: List[int]) -> List[np.ndarray]:
+        try:
+            reader = self._reader(path)
+            if max(inds) >= len(reader):
+                raise BrokenFrameError(f'frame {max(inds)} requested, video has {len(reader)}')
+            batch = reader.get_batch(list(inds)).asnumpy()
+        except BrokenFrameError:
+            raise
+        except Exception as e:  # noqa: BLE001  decord raises DECORDError and others
+            self._readers.pop(path, None)
+            raise BrokenFrameError(f'{type(e).__name__}: {e}') from e
+        if batch.ndim != 4 or batch.shape[0] != len(inds) or batch.shape[-1] != 3:
+            raise BrokenFrameError(f'decoded an array of shape {batch.shape} for {len(inds)} '
+                                   'RGB frames')
+        return [np.ascontiguousarray(f) for f in batch]
+
+    def _decode_image(self, path) -> np.ndarray:
+        try:
+            content = fileio.get(path, backend_args=self.backend_args)
+            img = mmcv.imfrombytes(content, flag='color', channel_order='rgb',
+                                   backend='pillow')
+        except Exception as e:  # noqa: BLE001  Pillow raises OSError, ValueError, ...
+            raise BrokenFrameError(f'{type(e).__name__}: {e}') from e
+        if img is None or img.size == 0:
+            raise BrokenFrameError('decoded to an empty image')
+        return img
+
+    # -- transform --------------------------------------------------------------------------
+    def transform(self, results: dict) -> Optional[dict]:
+        inds = [int(i) for i in results['frame_inds']]
+        if 'video' in results:
+            try:
+                frames = self._decode_video(results['video'], inds)
+            except BrokenFrameError as e:
+                return self._broken(results['video'], e)
+        else:
+            frames = []
+            for i in inds:
+                path = results['frames'][i]
+                try:
+                    frames.append(self._decode_image(path))
+                except BrokenFrameError as e:
+                    return self._broken(path, e)
+        shapes = {f.shape for f in frames}
+        if len(shapes) != 1:
+            return self._broken(results.get('video', results['clip_id']),
+                                BrokenFrameError(f'frames differ in size: {shapes}'))
+        results['img'] = frames
+        results['ori_img_shape'] = frames[0].shape
+        results['img_channel_order'] = 'rgb'
+        return results
+
+    def _broken(self, path: str, error: Exception):
+        """Skip (count, warn once per file, return None) or raise, as configured."""
+        if self.on_broken == 'error':
+            raise BrokenFrameError(f'cannot decode {path}: {error} '
+                                   "(set on_broken='skip' to skip broken samples)") from error
+        self.num_broken += 1
+        if path not in self._warned:
+            self._warned.add(path)
+            print_log(f'skipping broken frame(s) {path}: {error} '
+                      f'[{self.num_broken} broken sample(s) skipped so far in this process]',
+                      logger='current', level=30)
+        return None
+
+    def __getstate__(self):
+        # Open readers hold native handles: workers open their own.
+        state = self.__dict__.copy()
+        state['_readers'] = OrderedDict()
+        return state
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(max_open_videos={self.max_open_videos}, '
+                f'on_broken={self.on_broken!r})')
