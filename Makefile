@@ -13,9 +13,11 @@ env:
 check: env
 	$(PY) -m vidreg_mm.env_check
 
-## The main job.
+## The main job: train the temporal CPU recipe on the synthetic hand videos (generated into
+## data/synthetic_hands on first use), write a grid of samples, print where everything is.
+CONFIG ?= configs/synthetic_hands_temporal_cpu.py
 train: env
-	$(PY) -m vidreg_mm.env_check
+	$(PY) tools/train.py $(CONFIG) $(ARGS)
 
 ## The test suite.
 test: env

@@ -6,6 +6,8 @@ import textwrap
 EXPECTED = {
     'dataset': ['VideoFramePairDataset'],
     'transform': ['LoadClipFrames', 'PackFrames', 'PairedColorJitter', 'PairedRandomResizedCrop'],
+    'model': ['FramePairDataPreprocessor', 'TemporalDiffusionModel', 'TemporalRegLoss'],
+    'hook': ['SampleGridHook', 'WeightsOnlyCheckpointHook'],
 }
 
 

@@ -1,0 +1,31 @@
+default_scope = 'mmagic'
+custom_imports = dict(imports=['vidreg_mm'], allow_failed_imports=False)
+
+randomness = dict(seed=0, deterministic=False, diff_rank_seed=True)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3,
+                    save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+# EMA of the weights (MMEngine's hook): swapped in for validation, test and saved checkpoints.
+# Grids of samples from fixed seeds: <work_dir>/samples/iter_N.png and the visualizer.
+# Checkpoints that torch.load reads with weights_only=True (resume on torch >= 2.6).
+custom_hooks = [
+    dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
+    dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50, sampler='ddim'),
+    dict(type='WeightsOnlyCheckpointHook'),
+]
+
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+log_level = 'INFO'
+load_from = None
+resume = False

@@ -1,0 +1,32 @@
+# The temporal-regularised diffusion model: MMagic's DenoisingUnet under `unet`, a linear
+# 1000-step DDPM schedule, and TemporalRegLoss (docs/method.md). Any MMagic denoiser can
+# replace `unet` (see configs/synthetic_hands_unet2d_temporal_cpu.py).
+model = dict(
+    type='TemporalDiffusionModel',
+    prediction_type='eps',  # what the network predicts: 'eps', 'x0' or 'v'
+    data_preprocessor=dict(type='FramePairDataPreprocessor'),
+    unet=dict(
+        type='DenoisingUnet',
+        image_size=32,
+        in_channels=3,
+        base_channels=32,
+        resblocks_per_downsample=1,
+        channels_cfg=[1, 2, 2],
+        attention_res=[8],
+        num_heads=4,
+        dropout=0.0,
+        num_timesteps=1000,
+        norm_cfg=dict(type='GN', num_groups=16),
+        output_cfg=dict(mean='eps', var='fixed')),
+    diffusion_scheduler=dict(
+        type='EditDDPMScheduler', num_train_timesteps=1000, beta_schedule='linear'),
+    loss=dict(
+        type='TemporalRegLoss',
+        lambda_reg=1.0,  # lambda; 0 turns the regulariser off
+        space='output',  # 'output' or 'x0'
+        weight='none',  # w(t): 'none', 'snr' or 'min_snr' (min_snr_gamma)
+        share_timestep=True,
+        share_noise=True,
+        lambda_warmup_iters=0),
+    sampler='ddim',
+    num_sample_steps=50)

@@ -1,0 +1,130 @@
+"""Data preprocessor and TemporalDiffusionModel: batching, backbones, sampling, overfitting."""
+import pytest
+import torch
+from mmagic.registry import MODELS
+from mmagic.structures import DataSample
+
+import vidreg_mm  # noqa: F401
+
+SMALL_UNET = dict(type='DenoisingUnet', image_size=16, base_channels=16,
+                  resblocks_per_downsample=1, channels_cfg=[1, 2], attention_res=[],
+                  num_timesteps=1000, norm_cfg=dict(type='GN', num_groups=8),
+                  output_cfg=dict(mean='eps', var='fixed'))
+SMALL_UNET2D = dict(type='UNet2DModel', sample_size=16, in_channels=3, out_channels=3,
+                    block_out_channels=(16, 32), layers_per_block=1,
+                    down_block_types=('DownBlock2D', 'DownBlock2D'),
+                    up_block_types=('UpBlock2D', 'UpBlock2D'), norm_num_groups=8)
+
+
+def build(unet=SMALL_UNET, **kwargs):
+    return MODELS.build(dict(type='TemporalDiffusionModel', unet=unet, **kwargs))
+
+
+def uint8_pairs(b=4, t=2, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 256, (t, 3, size, size), generator=g, dtype=torch.uint8)
+            for _ in range(b)]
+
+
+# -- data preprocessor -------------------------------------------------------------------------
+def test_preprocessor_normalises_and_stacks_frame_major():
+    pre = MODELS.build(dict(type='FramePairDataPreprocessor'))
+    samples = uint8_pairs(b=3)
+    samples[0][0].fill_(0)
+    samples[0][1].fill_(255)
+    out = pre(dict(inputs=samples, data_samples=[DataSample()] * 3), training=True)
+    x = out['inputs']
+    assert x.shape == (6, 3, 16, 16) and x.dtype == torch.float32 and out['num_frames'] == 2
+    assert torch.all(x[0] == -1) and torch.all(x[3] == 1)  # pair 0 = rows 0 and B + 0
+    for k in range(3):
+        for t in range(2):
+            assert torch.allclose(x[t * 3 + k], samples[k][t].float() / 127.5 - 1, atol=1e-6)
+    assert torch.allclose(pre.destruct(x[1]), samples[1][0].float(), atol=1e-4)
+
+
+def test_preprocessor_takes_single_frames_through_the_same_code():
+    pre = MODELS.build(dict(type='FramePairDataPreprocessor'))
+    out = pre(dict(inputs=uint8_pairs(b=5, t=1)))
+    assert out['inputs'].shape == (5, 3, 16, 16) and out['num_frames'] == 1
+
+
+def test_preprocessor_rejects_mixed_shapes():
+    pre = MODELS.build(dict(type='FramePairDataPreprocessor'))
+    with pytest.raises(ValueError, match='one shape'):
+        pre(dict(inputs=uint8_pairs(b=1) + uint8_pairs(b=1, t=1)))
+
+
+# -- the model ---------------------------------------------------------------------------------
+@pytest.mark.parametrize('unet', [SMALL_UNET, SMALL_UNET2D], ids=['DenoisingUnet', 'UNet2DModel'])
+def test_both_denoiser_output_conventions_give_losses_and_samples(unet):
+    model = build(unet)
+    data = model.data_preprocessor(dict(inputs=uint8_pairs()), True)
+    losses = model(**data, mode='loss')
+    assert set(losses) >= {'loss_simple', 'loss_temporal', 'temporal_lambda'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert model.infer(num_samples=2, num_steps=2).shape == (2, 3, 16, 16)
+
+
+def test_sampling_shapes_and_determinism_for_a_seed():
+    model = build()
+    torch.manual_seed(0)
+    for p in model.unet.parameters():  # a non-trivial network (the output layer starts at 0)
+        p.data.normal_(0, 0.05)
+    a = model.infer(num_samples=5, num_steps=4, sampler='ddim', seed=3, batch_size=2)
+    assert a.shape == (5, 3, 16, 16) and a.dtype == torch.uint8
+    assert torch.equal(a, model.infer(num_samples=5, num_steps=4, sampler='ddim', seed=3,
+                                      batch_size=2))
+    assert not torch.equal(a, model.infer(num_samples=5, num_steps=4, sampler='ddim', seed=4))
+    ddpm = model.infer(num_samples=2, num_steps=4, sampler='ddpm', seed=3)
+    assert torch.equal(ddpm, model.infer(num_samples=2, num_steps=4, sampler='ddpm', seed=3))
+    # DDIM samples depend on the seed of each sample only, not on the batch it is in
+    assert torch.equal(a[:2], model.infer(num_samples=2, num_steps=4, seed=3, batch_size=8))
+
+
+def test_predict_returns_data_samples_with_fake_images_seeded_by_sample_index():
+    model = build(num_sample_steps=3)
+    samples = [DataSample(metainfo=dict(sample_idx=i, clip_id=f'c{i}')) for i in (7, 8)]
+    data = model.data_preprocessor(dict(inputs=uint8_pairs(b=2, t=1), data_samples=samples))
+    out = model.val_step(dict(inputs=uint8_pairs(b=2, t=1), data_samples=samples))
+    assert len(out) == 2 and out[0].clip_id == 'c7'
+    img = out[0].fake_img
+    assert img.shape == (3, 16, 16) and 0 <= img.min() and img.max() <= 255
+    alone = model(**dict(data, data_samples=samples[1:], inputs=data['inputs'][1:]),
+                  mode='predict')
+    assert torch.equal(alone[0].fake_img, out[1].fake_img)
+
+
+def test_overfit_a_fixed_batch():
+    """Same frames, timesteps and noise every step: the loss must fall well below its start."""
+    torch.manual_seed(0)
+    model = build()
+    data = model.data_preprocessor(dict(inputs=uint8_pairs(b=2)), True)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        terms = model.loss(model.denoise, data['inputs'], 2, model.alphas_cumprod,
+                           generator=torch.Generator().manual_seed(0))
+        total = terms['loss_simple'] + terms['loss_temporal']
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        losses.append(total.item())
+    assert all(map(lambda v: v == v and abs(v) < float('inf'), losses))
+    assert losses[-1] < 0.3 * losses[0], losses[::10]
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(prediction_type='noise'), 'model.prediction_type'),
+    (dict(sampler='euler'), 'model.sampler'),
+    (dict(prediction_type='v', loss=dict(type='TemporalRegLoss', prediction_type='eps')),
+     'model.loss.prediction_type'),
+])
+def test_bad_model_config_names_the_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build(**kwargs)
+
+
+def test_learned_variance_denoiser_is_a_clear_error():
+    model = build(dict(SMALL_UNET, output_cfg=dict(mean='eps', var='learned_range')))
+    with pytest.raises(ValueError, match=r"returned \(1, 6, 16, 16\) .*var='fixed'"):
+        model.denoise(torch.zeros(1, 3, 16, 16), torch.zeros(1, dtype=torch.long))

@@ -1,0 +1,91 @@
+"""Short CPU trainings of the shipped configs through tools/train.py and MMEngine's Runner."""
+import importlib.util
+import json
+import math
+import os.path as osp
+
+import pytest
+import torch
+
+ROOT = osp.join(osp.dirname(__file__), '..')
+
+
+def load_train_tool():
+    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools',
+                                                                         'train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train(config, work_dir, data_root, iters=20, batch=4, extra=()):
+    args = [osp.join(ROOT, 'configs', config), '--work-dir', str(work_dir), '--cfg-options',
+            f'train_cfg.max_iters={iters}', f'train_dataloader.dataset.data_root={data_root}',
+            f'train_dataloader.batch_size={batch}', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=5',
+            f'default_hooks.checkpoint.interval={iters}', 'custom_hooks.1.num_samples=2',
+            'custom_hooks.1.num_steps=2', *extra]
+    return load_train_tool().main(args)
+
+
+def logged(runner):
+    path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+    return [json.loads(line) for line in open(path)]
+
+
+@pytest.mark.parametrize('config, batch, pairs', [
+    ('synthetic_hands_temporal_cpu.py', 4, True),
+    ('synthetic_hands_baseline_cpu.py', 8, False),
+    ('synthetic_hands_unet2d_temporal_cpu.py', 4, True),
+])
+def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco_root,
+                                                    tmp_path, capsys):
+    runner = train(config, tmp_path, handco_root, batch=batch)
+    assert runner.iter == 20
+    records = logged(runner)
+    assert [r['iter'] for r in records] == [5, 10, 15, 20]
+    for r in records:
+        for key in ('loss', 'loss_simple', 'loss_temporal', 'temporal_lambda'):
+            assert math.isfinite(r[key]), (key, r)
+        assert math.isclose(r['loss'], r['loss_simple'] + r['loss_temporal'], rel_tol=1e-4)
+    assert records[-1]['temporal_lambda'] == (1.0 if pairs else 0.0)
+
+    ckpt_path = osp.join(tmp_path, 'iter_20.pth')
+    checkpoint = torch.load(ckpt_path)  # torch's default: weights_only=True
+    assert {'state_dict', 'ema_state_dict', 'optimizer', 'message_hub'} <= set(checkpoint)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt_path) == []
+
+    # the checkpoint loads into a freshly built model, whose samples then match the EMA model
+    from mmengine.runner import load_checkpoint
+    from mmagic.registry import MODELS
+    fresh = MODELS.build(runner.cfg.model)
+    load_checkpoint(fresh, ckpt_path, map_location='cpu', strict=True)
+    ema = [h for h in runner.hooks if type(h).__name__ == 'EMAHook'][0].ema_model.module
+    assert torch.equal(fresh.infer(num_samples=2, num_steps=2), ema.infer(num_samples=2,
+                                                                           num_steps=2))
+
+    out = capsys.readouterr().out
+    assert f'checkpoint:  {ckpt_path}' in out
+    grid = osp.join(tmp_path, 'samples', 'iter_20.png')
+    assert f'samples:     {grid}' in out and osp.isfile(grid)
+
+
+def test_resume_continues_from_a_checkpoint(handco_root, tmp_path):
+    first = train('synthetic_hands_temporal_cpu.py', tmp_path, handco_root, iters=10,
+                  extra=['default_hooks.checkpoint.interval=5'])
+    assert osp.isfile(osp.join(tmp_path, 'iter_5.pth'))
+    resumed = load_train_tool().main([
+        osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'), '--work-dir',
+        str(tmp_path / 'resumed'), '--resume', osp.join(tmp_path, 'iter_5.pth'),
+        '--cfg-options', 'train_cfg.max_iters=10',
+        f'train_dataloader.dataset.data_root={handco_root}', 'train_dataloader.batch_size=4',
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'default_hooks.logger.interval=5', 'custom_hooks.1.num_samples=1',
+        'custom_hooks.1.num_steps=1'
+    ])
+    assert resumed.iter == 10
+    assert [r['iter'] for r in logged(resumed)] == [10]  # only the iterations after iter 5
+    # the optimizer state came back: Adam's step count continues from 5
+    state = resumed.optim_wrapper.optimizer.state_dict()['state']
+    assert int(next(iter(state.values()))['step']) == 10
+    assert first.iter == 10

@@ -1,0 +1,81 @@
+"""Train a vidreg-mm config with MMEngine's Runner.
+
+    python tools/train.py configs/synthetic_hands_temporal_cpu.py
+    tools/dist_train.sh configs/handco_temporal.py 8 --amp
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a vidreg-mm model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or from the latest one in the work dir '
+        'when no path is given')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training (GPU)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. train_dataloader.dataset.data_root=DIR')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print('AMP is already enabled in the config')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def report(runner):
+    """Print where the run's checkpoint, log and sample grid are."""
+    last = osp.join(runner.work_dir, 'last_checkpoint')
+    ckpt = open(last).read().strip() if osp.isfile(last) else 'none saved'
+    grids = [getattr(h, 'last_path', None) for h in runner.hooks
+             if type(h).__name__ == 'SampleGridHook']
+    print(f'checkpoint:  {ckpt}')
+    print(f'log:         {osp.join(runner.log_dir, runner.timestamp + ".log")}')
+    print(f'scalars:     {osp.join(runner.log_dir, "vis_data", "scalars.json")}')
+    if grids and grids[0]:
+        print(f'samples:     {grids[0]}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    if runner.rank == 0:
+        report(runner)
+    return runner
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,3 @@
+from .hooks import SampleGridHook, WeightsOnlyCheckpointHook
+
+__all__ = ['SampleGridHook', 'WeightsOnlyCheckpointHook']

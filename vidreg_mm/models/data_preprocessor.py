@@ -1,0 +1,51 @@
+"""Turn packed frame samples into one normalised, frame-major batch on the device."""
+from typing import Sequence, Union
+
+import torch
+from mmagic.registry import MODELS
+from mmengine.model import BaseDataPreprocessor
+from torch import Tensor
+
+
+@MODELS.register_module()
+class FramePairDataPreprocessor(BaseDataPreprocessor):
+    """Stack ``B`` samples of ``T`` frames (T = 2 pairs, T = 1 single frames) into one batch.
+
+    ``inputs`` (a list of uint8 ``T x 3 x H x W`` tensors from :class:`PackFrames`, or one
+    stacked ``B x T x 3 x H x W`` tensor) becomes a float batch of ``T * B`` frames in
+    ``[-1, 1]``, frame-major: frame ``t`` of sample ``k`` is row ``t * B + k``, so the two
+    frames of pair ``k`` are rows ``k`` and ``B + k``. The output also carries
+    ``num_frames`` (T); baseline and pair batches go through the same code.
+
+    Args:
+        mean (float): subtracted from the uint8 values. Default: 127.5.
+        std (float): divides after the subtraction. Default: 127.5.
+    """
+
+    def __init__(self, mean: float = 127.5, std: float = 127.5):
+        super().__init__()
+        if std <= 0:
+            raise ValueError(f'std must be > 0, got {std}')
+        self.mean, self.std = float(mean), float(std)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = self.cast_data(data)
+        inputs: Union[Tensor, Sequence[Tensor]] = data['inputs']
+        if not torch.is_tensor(inputs):
+            shapes = {tuple(x.shape) for x in inputs}
+            if len(shapes) != 1:
+                raise ValueError(f'all samples of a batch must have one shape, got {shapes}')
+            inputs = torch.stack(list(inputs))
+        if inputs.dim() == 4:  # B x 3 x H x W: single frames
+            inputs = inputs[:, None]
+        if inputs.dim() != 5:
+            raise ValueError(f'expected samples of T x C x H x W frames, got a batch of shape '
+                             f'{tuple(inputs.shape)}')
+        b, t = inputs.shape[:2]
+        frames = inputs.transpose(0, 1).reshape(t * b, *inputs.shape[2:]).float()
+        frames = (frames - self.mean) / self.std
+        return dict(inputs=frames, data_samples=data.get('data_samples'), num_frames=t)
+
+    def destruct(self, frames: Tensor) -> Tensor:
+        """Model-space frames back to the 0..255 range (float), as MMagic's metrics read."""
+        return (frames * self.std + self.mean).clamp(0, 255)

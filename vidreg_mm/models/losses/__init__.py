@@ -1,0 +1,3 @@
+from .temporal_reg_loss import TemporalRegLoss
+
+__all__ = ['TemporalRegLoss']

@@ -1,0 +1,203 @@
+"""An unconditional image diffusion model that trains on frame pairs in MMEngine's Runner."""
+from copy import deepcopy
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
+from mmagic.structures import DataSample
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from .losses.temporal_reg_loss import PREDICTION_TYPES
+
+SAMPLERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}
+DIFFUSERS_PREDICTION = {'eps': 'epsilon', 'x0': 'sample', 'v': 'v_prediction'}
+
+
+def _network_output(out) -> Tensor:
+    """The prediction of a denoiser: a tensor, MMagic's ``{'sample': ...}`` dict, or a
+    diffusers output with ``.sample``."""
+    if torch.is_tensor(out):
+        return out
+    if isinstance(out, dict):
+        if 'sample' not in out:
+            raise KeyError(f"the denoiser returned a dict without 'sample' (keys: "
+                           f'{sorted(out)})')
+        return out['sample']
+    if hasattr(out, 'sample'):
+        return out.sample
+    raise TypeError(f'cannot read a prediction from a {type(out).__name__}')
+
+
+def _as_tensor(values) -> Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
+
+
+@MODELS.register_module()
+class TemporalDiffusionModel(BaseModel):
+    """Diffusion model whose training step is the temporal-regularised loss on frame pairs.
+
+    The network is any denoiser of MMagic's MODELS registry (``DenoisingUnet``, diffusers
+    models such as ``UNet2DModel`` through MMagic's wrapper) under the key ``unet``. The noise
+    schedule comes from ``diffusion_scheduler`` (MMagic's ``EditDDPMScheduler`` or a diffusers
+    scheduler through ``DIFFUSION_SCHEDULERS``); sampling uses diffusers' DDPM or DDIM
+    scheduler on the same betas.
+
+    ``train_step`` is MMEngine's: preprocess, ``forward(mode='loss')`` under the optim
+    wrapper's context (AMP), update (gradient clipping), so it runs unchanged under DDP and
+    with MMEngine's EMAHook. ``forward(mode='loss')`` makes one draw of timesteps and noise
+    and ONE network forward over all frames of the batch (see :class:`TemporalRegLoss`).
+    ``val_step``/``test_step`` generate one sample per input sample and return MMagic
+    ``DataSample`` s with ``fake_img`` (float, 0..255, RGB).
+
+    Args:
+        unet (dict): the denoiser config.
+        diffusion_scheduler (dict): the training noise schedule.
+        loss (dict): the loss config (``TemporalRegLoss``); ``prediction_type`` is set from
+            this model's key.
+        prediction_type (str): what the network predicts: 'eps', 'x0' or 'v'.
+        data_preprocessor (dict): default ``FramePairDataPreprocessor``.
+        sampler (str): 'ddim' or 'ddpm' for val/test. Default: 'ddim'.
+        num_sample_steps (int): sampling steps for val/test. Default: 50.
+        sample_seed (int): base seed of val/test samples (each sample seeded by its index).
+        image_size (int, optional): sample size; read from the denoiser when not given.
+    """
+
+    def __init__(self,
+                 unet: dict,
+                 diffusion_scheduler: dict = dict(type='EditDDPMScheduler',
+                                                  num_train_timesteps=1000),
+                 loss: dict = dict(type='TemporalRegLoss'),
+                 prediction_type: str = 'eps',
+                 data_preprocessor: Optional[dict] = dict(type='FramePairDataPreprocessor'),
+                 sampler: str = 'ddim',
+                 num_sample_steps: int = 50,
+                 sample_seed: int = 0,
+                 image_size: Optional[int] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f'model.prediction_type must be one of {PREDICTION_TYPES}, got '
+                             f'{prediction_type!r}')
+        if sampler not in SAMPLERS:
+            raise ValueError(f'model.sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
+        loss = deepcopy(loss)
+        if loss.get('prediction_type', prediction_type) != prediction_type:
+            raise ValueError(f"model.loss.prediction_type={loss['prediction_type']!r} differs "
+                             f'from model.prediction_type={prediction_type!r}: set it once, on '
+                             'the model')
+        loss['prediction_type'] = prediction_type
+        self.prediction_type = prediction_type
+        self.unet = MODELS.build(unet)
+        self.loss = MODELS.build(loss)
+        scheduler = DIFFUSION_SCHEDULERS.build(diffusion_scheduler)
+        self.register_buffer('betas', _as_tensor(scheduler.betas), persistent=False)
+        self.register_buffer('alphas_cumprod', torch.cumprod(1 - self.betas.double(), 0).float(),
+                             persistent=False)
+        self.sampler, self.num_sample_steps, self.sample_seed = (sampler, int(num_sample_steps),
+                                                                 int(sample_seed))
+        self.image_size = image_size or self._denoiser_size()
+        self.in_channels = self._denoiser_channels()
+
+    # -- the network --------------------------------------------------------------------------
+    def _denoiser_size(self) -> int:
+        size = getattr(self.unet, 'image_size', None)
+        if size is None and hasattr(self.unet, 'config'):
+            size = self.unet.config.get('sample_size')
+        if size is None:
+            raise ValueError('cannot read the sample size from the denoiser; set '
+                             'model.image_size')
+        return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+    def _denoiser_channels(self) -> int:
+        channels = getattr(self.unet, 'in_channels', None)
+        if channels is None and hasattr(self.unet, 'config'):
+            channels = self.unet.config.get('in_channels')
+        return int(channels or 3)
+
+    def denoise(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """The network's prediction (eps, x0 or v) for noisy frames at timesteps ``t``."""
+        pred = _network_output(self.unet(x_t, t))
+        if pred.shape != x_t.shape:
+            raise ValueError(f'the denoiser returned {tuple(pred.shape)} for input '
+                             f'{tuple(x_t.shape)}; it must predict one value per input value '
+                             '(learned variances are not supported: for DenoisingUnet set '
+                             "output_cfg=dict(mean=..., var='fixed'))")
+        return pred
+
+    @property
+    def num_timesteps(self) -> int:
+        return len(self.alphas_cumprod)
+
+    # -- training -----------------------------------------------------------------------------
+    def forward(self, inputs: Tensor, data_samples: Optional[list] = None,
+                num_frames: int = 1, mode: str = 'loss'):
+        if mode == 'loss':
+            iteration = MessageHub.get_current_instance().get_info('iter', 0)
+            return self.loss(self.denoise, inputs, num_frames, self.alphas_cumprod, iteration)
+        if mode == 'predict':
+            return self.predict(data_samples, num_samples=inputs.shape[0] // num_frames)
+        raise ValueError(f"mode must be 'loss' or 'predict', got {mode!r}")
+
+    # -- sampling -----------------------------------------------------------------------------
+    def build_sampler(self, sampler: str):
+        """A diffusers DDPM/DDIM scheduler (through MMagic's registry) on this model's betas."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f'sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
+        return DIFFUSION_SCHEDULERS.build(dict(
+            type=SAMPLERS[sampler], num_train_timesteps=self.num_timesteps,
+            trained_betas=self.betas.double().cpu().numpy(),
+            prediction_type=DIFFUSERS_PREDICTION[self.prediction_type], clip_sample=True))
+
+    @torch.no_grad()
+    def sample(self, noise: Tensor, num_steps: int, sampler: str = 'ddim',
+               generator: Optional[torch.Generator] = None) -> Tensor:
+        """Run the reverse process from ``noise`` (N x C x H x W); returns frames in [-1, 1]."""
+        scheduler = self.build_sampler(sampler)
+        scheduler.set_timesteps(num_steps)
+        x = noise
+        for t in scheduler.timesteps:
+            t_batch = torch.full((x.shape[0], ), int(t), device=x.device, dtype=torch.long)
+            pred = self.denoise(x, t_batch).float()
+            x = scheduler.step(pred, t, x, generator=generator).prev_sample
+        return x.clamp(-1, 1)
+
+    def _noise(self, seeds: Sequence[int]) -> Tensor:
+        """One standard-normal image per seed (independent of batch composition)."""
+        shape = (self.in_channels, self.image_size, self.image_size)
+        return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
+                            for s in seeds]).to(self.alphas_cumprod.device)
+
+    def infer(self, num_samples: int = 16, num_steps: int = 50, sampler: str = 'ddim',
+              seed: int = 0, batch_size: int = 64) -> Tensor:
+        """Generate ``num_samples`` images; returns uint8 RGB, N x C x H x W, deterministic
+        for ``seed``."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for start in range(0, num_samples, batch_size):
+            seeds = [seed * 1_000_003 + i for i in range(start, min(num_samples,
+                                                                   start + batch_size))]
+            gen = torch.Generator().manual_seed(seeds[0])
+            x = self.sample(self._noise(seeds), num_steps, sampler, gen)
+            out.append(self.data_preprocessor.destruct(x).round().to(torch.uint8).cpu())
+        self.train(was_training)
+        return torch.cat(out)
+
+    def predict(self, data_samples: Optional[list], num_samples: int) -> List[DataSample]:
+        """One generated sample per input sample, seeded by the sample's ``sample_idx``."""
+        metas = [s.metainfo if s is not None else {} for s in (data_samples or [None] *
+                                                               num_samples)]
+        seeds = [self.sample_seed * 1_000_003 + int(m.get('sample_idx', i))
+                 for i, m in enumerate(metas)]
+        gen = torch.Generator().manual_seed(seeds[0])
+        fake = self.data_preprocessor.destruct(
+            self.sample(self._noise(seeds), self.num_sample_steps, self.sampler, gen))
+        outputs = []
+        for img, meta in zip(fake, metas):
+            sample = DataSample(metainfo=meta)
+            sample.fake_img = img
+            outputs.append(sample)
+        return outputs
