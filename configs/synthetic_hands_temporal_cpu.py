@@ -8,6 +8,9 @@ _base_ = [
 
 train_dataloader = dict(batch_size=16, num_workers=1)  # 16 pairs = 32 frames per step
 train_cfg = dict(max_iters=1500)
+# A small network on a short budget: lr 1e-3 gave clearly cleaner samples after 1500 steps than
+# 2e-4 (high-frequency energy of 16 samples 8.5 against 24.2; real frames 6.7), same time.
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100)]
 
 # Evaluation (FID on train and val) is configured by the evaluation pieces; none here.
@@ -18,7 +21,7 @@ default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=500, max_keep_ckpts=2))
 custom_hooks = [
-    dict(type='EMAHook', momentum=0.002, priority='ABOVE_NORMAL'),  # ~500-iteration horizon
+    dict(type='EMAHook', momentum=0.005, priority='ABOVE_NORMAL'),  # ~200-iteration horizon
     dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50, sampler='ddim'),
     dict(type='WeightsOnlyCheckpointHook'),
 ]

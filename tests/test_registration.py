@@ -53,3 +53,24 @@ def test_project_modules_are_found_by_module_path():
     modules = project_modules()
     assert modules[DATASETS] == ['VideoFramePairDataset']
     assert all(DATASETS.get(n).__module__.startswith('vidreg_mm.') for n in modules[DATASETS])
+
+
+def test_model_and_dataset_build_outside_a_runner(handco_root):
+    """The documented standalone use: no default scope set, as in a user's script."""
+    code = textwrap.dedent(f"""
+        import vidreg_mm
+        from mmengine.config import Config
+        from mmengine.registry import DefaultScope
+        from mmagic.registry import DATASETS, MODELS
+        assert DefaultScope.get_current_instance() is None
+        cfg = Config.fromfile('configs/synthetic_hands_temporal_cpu.py')
+        model = MODELS.build(cfg.model)
+        print(tuple(model.infer(num_samples=1, num_steps=1).shape))
+        cfg.train_dataloader.dataset.data_root = {handco_root!r}
+        print(tuple(DATASETS.build(cfg.train_dataloader.dataset)[0]['inputs'].shape))
+    """)
+    root = __file__.rsplit('/tests/', 1)[0]
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-2:] == ['(1, 3, 32, 32)', '(2, 3, 32, 32)']

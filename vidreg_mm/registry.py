@@ -8,7 +8,7 @@ modules and ours alike.
 from typing import Dict, List
 
 from mmagic import registry as mmagic_registry
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 
 
 def mmagic_registries() -> List[Registry]:
@@ -26,3 +26,11 @@ def project_modules() -> Dict[Registry, List[str]]:
         if names:
             found[registry] = names
     return found
+
+
+def mmagic_scope():
+    """Context in which registry look-ups default to MMagic's scope, unless a runner (or the
+    user) has set a default scope already. Lets datasets and models be built outside a Runner,
+    where MMEngine's base classes would otherwise look only in MMEngine's root registries."""
+    scope = None if DefaultScope.get_current_instance() else 'mmagic'
+    return DefaultScope.overwrite_default_scope(scope)

@@ -6,8 +6,8 @@ import numpy as np
 from mmagic.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
-from mmengine.registry import DefaultScope
 
+from ..registry import mmagic_scope
 from .clip_sources import (SOURCES, SPLITS, detect_source, scan_frame_folders, scan_handco,
                            scan_videos)
 from .synthetic_hands import ensure_synthetic_hands
@@ -109,9 +109,7 @@ class VideoFramePairDataset(BaseDataset):
         self.generate_if_missing = generate_if_missing
         self.num_short_clips = 0
         self.num_unreadable = 0
-        # Build the pipeline in MMagic's scope unless a runner has set one (standalone use).
-        scope = None if DefaultScope.get_current_instance() else 'mmagic'
-        with DefaultScope.overwrite_default_scope(scope):
+        with mmagic_scope():  # the pipeline's transforms are MMagic's and ours
             super().__init__(data_root=data_root, pipeline=list(pipeline), test_mode=test_mode,
                              lazy_init=lazy_init, max_refetch=max_refetch, **kwargs)
 

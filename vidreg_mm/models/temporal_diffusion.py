@@ -10,6 +10,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from torch import Tensor
 
+from ..registry import mmagic_scope
 from .losses.temporal_reg_loss import PREDICTION_TYPES
 
 SAMPLERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}
@@ -77,7 +78,8 @@ class TemporalDiffusionModel(BaseModel):
                  sample_seed: int = 0,
                  image_size: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        with mmagic_scope():  # BaseModel builds the preprocessor from the default scope
+            super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f'model.prediction_type must be one of {PREDICTION_TYPES}, got '
                              f'{prediction_type!r}')
