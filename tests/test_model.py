@@ -128,3 +128,36 @@ def test_learned_variance_denoiser_is_a_clear_error():
     model = build(dict(SMALL_UNET, output_cfg=dict(mean='eps', var='learned_range')))
     with pytest.raises(ValueError, match=r"returned \(1, 6, 16, 16\) .*var='fixed'"):
         model.denoise(torch.zeros(1, 3, 16, 16), torch.zeros(1, dtype=torch.long))
+
+
+def test_mmagic_generative_metrics_drive_val_step_unchanged():
+    """MMagic's FID sampler and process() consume our outputs (network swapped: offline)."""
+    from mmagic.evaluation.metrics import FrechetInceptionDistance
+    from torch.utils.data import DataLoader
+
+    class ChannelMeanFID(FrechetInceptionDistance):
+        def _load_inception(self, inception_style, inception_path):
+            return torch.nn.Identity(), 'channel-means'
+
+        def forward_inception(self, image):  # MMagic passes BGR images; keep BGR means
+            return image.float().mean(dim=(2, 3))
+
+    metric = ChannelMeanFID(fake_nums=5)
+    model = build(num_sample_steps=2)
+    torch.manual_seed(0)
+    for p in model.unet.parameters():
+        p.data.normal_(0, 0.05)
+    sampler = metric.get_metric_sampler(model, DataLoader(list(range(8)), batch_size=2), [metric])
+    outputs = []
+    for batch in sampler:
+        out = model.val_step(batch)
+        metric.process(batch, [o.to_dict() for o in out])
+        outputs += out
+    assert len(outputs) >= 5 and all(o.fake_img.shape == (3, 16, 16) for o in outputs)
+    feats = torch.cat(metric.fake_results)
+    assert feats.shape == (len(outputs), 3)
+    # successive batches are distinct samples; fake_img is BGR: its flip is infer()'s RGB image
+    assert not torch.equal(outputs[0].fake_img, outputs[2].fake_img)
+    rgb = model.infer(num_samples=2, num_steps=2, seed=0)
+    assert outputs[0].fake_img_channel_order == 'bgr'
+    assert (outputs[0].fake_img[[2, 1, 0]].round() - rgb[0].float()).abs().max() <= 1

@@ -15,7 +15,9 @@ class FramePairDataPreprocessor(BaseDataPreprocessor):
     stacked ``B x T x 3 x H x W`` tensor) becomes a float batch of ``T * B`` frames in
     ``[-1, 1]``, frame-major: frame ``t`` of sample ``k`` is row ``t * B + k``, so the two
     frames of pair ``k`` are rows ``k`` and ``B + k``. The output also carries
-    ``num_frames`` (T); baseline and pair batches go through the same code.
+    ``num_frames`` (T); baseline and pair batches go through the same code. A dict of
+    ``inputs`` (MMagic's generative-metric samplers: ``dict(num_batches=N, ...)``) passes
+    through unchanged.
 
     Args:
         mean (float): subtracted from the uint8 values. Default: 127.5.
@@ -30,7 +32,9 @@ class FramePairDataPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
-        inputs: Union[Tensor, Sequence[Tensor]] = data['inputs']
+        inputs: Union[Tensor, Sequence[Tensor], dict] = data['inputs']
+        if isinstance(inputs, dict):  # MMagic's generative metrics: dict(num_batches=N, ...)
+            return dict(inputs=inputs, data_samples=data.get('data_samples'), num_frames=1)
         if not torch.is_tensor(inputs):
             shapes = {tuple(x.shape) for x in inputs}
             if len(shapes) != 1:

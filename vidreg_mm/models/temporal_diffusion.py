@@ -51,7 +51,7 @@ class TemporalDiffusionModel(BaseModel):
     with MMEngine's EMAHook. ``forward(mode='loss')`` makes one draw of timesteps and noise
     and ONE network forward over all frames of the batch (see :class:`TemporalRegLoss`).
     ``val_step``/``test_step`` generate one sample per input sample and return MMagic
-    ``DataSample`` s with ``fake_img`` (float, 0..255, RGB).
+    ``DataSample`` s with ``fake_img`` (float, 0..255, BGR as MMagic's metrics read it).
 
     Args:
         unet (dict): the denoiser config.
@@ -101,6 +101,7 @@ class TemporalDiffusionModel(BaseModel):
         self.sampler, self.num_sample_steps, self.sample_seed = (sampler, int(num_sample_steps),
                                                                  int(sample_seed))
         self.image_size = image_size or self._denoiser_size()
+        self._num_generated = 0  # samples generated for metrics that give no sample index
         self.in_channels = self._denoiser_channels()
 
     # -- the network --------------------------------------------------------------------------
@@ -140,6 +141,8 @@ class TemporalDiffusionModel(BaseModel):
             iteration = MessageHub.get_current_instance().get_info('iter', 0)
             return self.loss(self.denoise, inputs, num_frames, self.alphas_cumprod, iteration)
         if mode == 'predict':
+            if isinstance(inputs, dict):  # MMagic's generative metrics ask for N samples
+                return self.predict(data_samples, num_samples=int(inputs['num_batches']))
             return self.predict(data_samples, num_samples=inputs.shape[0] // num_frames)
         raise ValueError(f"mode must be 'loss' or 'predict', got {mode!r}")
 
@@ -189,17 +192,30 @@ class TemporalDiffusionModel(BaseModel):
         return torch.cat(out)
 
     def predict(self, data_samples: Optional[list], num_samples: int) -> List[DataSample]:
-        """One generated sample per input sample, seeded by the sample's ``sample_idx``."""
-        metas = [s.metainfo if s is not None else {} for s in (data_samples or [None] *
-                                                               num_samples)]
-        seeds = [self.sample_seed * 1_000_003 + int(m.get('sample_idx', i))
-                 for i, m in enumerate(metas)]
+        """``num_samples`` generated samples as MMagic ``DataSample`` s.
+
+        With data samples (a val/test dataloader), sample ``k`` is seeded by its
+        ``sample_idx``, so results do not depend on batching or ranks. Without (MMagic's
+        generative-metric samplers), seeds continue a per-model counter: distinct samples
+        across the batches of one evaluation, deterministic for a run. ``fake_img`` is float
+        0..255 in BGR order, as MMagic's metrics (FID, IS, precision/recall) read it.
+        """
+        if data_samples:
+            metas = [s.metainfo for s in data_samples]
+            indices = [int(m.get('sample_idx', i)) for i, m in enumerate(metas)]
+        else:
+            metas = [{} for _ in range(num_samples)]
+            start = self._num_generated
+            indices = list(range(start, start + num_samples))
+            self._num_generated += num_samples
+        seeds = [self.sample_seed * 1_000_003 + i for i in indices]
         gen = torch.Generator().manual_seed(seeds[0])
         fake = self.data_preprocessor.destruct(
             self.sample(self._noise(seeds), self.num_sample_steps, self.sampler, gen))
         outputs = []
-        for img, meta in zip(fake, metas):
+        for img, meta in zip(fake[:, [2, 1, 0]], metas):
             sample = DataSample(metainfo=meta)
+            sample.set_metainfo(dict(fake_img_channel_order='bgr'))
             sample.fake_img = img
             outputs.append(sample)
         return outputs
