@@ -7,7 +7,8 @@
 #   the steps, so evaluation every 10k steps traces the convergence curve.
 _base_ = [
     './_base_/datasets/handco.py', './_base_/models/temporal_ddpm.py',
-    './_base_/schedules/iter_adamw.py', './_base_/default_runtime.py'
+    './_base_/schedules/iter_adamw.py', './_base_/evaluation/fid.py',
+    './_base_/default_runtime.py'
 ]
 
 resolution = 128
@@ -24,12 +25,23 @@ model = dict(
 
 train_dataloader = dict(batch_size=32, num_workers=8)  # pairs per GPU
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
-train_cfg = dict(max_iters=200000)
+train_cfg = dict(max_iters=200000, val_interval=10000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=5000)]
 
-# Evaluation (FID on train and val every 10k steps) is configured by the evaluation pieces.
-val_dataloader = None
-test_dataloader = None
+# Inception FID (10k generated samples) against the train and val frames every 10k steps;
+# the Inception file must be local (docs/evaluation.md). Real statistics are cached.
+inception = 'checkpoints/inception-2015-12-05.pt'
+val_evaluator = dict(metrics=[
+    dict(type='FrameFID', prefix='FID-train', real_split='train', fake_nums=10000,
+         inception_path=inception, inception_pkl='work_dirs/fid_stats/handco_train_128.pkl'),
+    dict(type='FrameFID', prefix='FID-val', fake_nums=10000, inception_path=inception,
+         inception_pkl='work_dirs/fid_stats/handco_val_128.pkl'),
+    dict(type='FrameDiversity', prefix='Diversity-train', real_split='train', fake_nums=10000,
+         real_nums=10000, inception_path=inception),
+    dict(type='FrameDiversity', prefix='Diversity-val', fake_nums=10000, real_nums=10000,
+         inception_path=inception),
+])
+test_evaluator = val_evaluator
 
 default_hooks = dict(checkpoint=dict(interval=10000, max_keep_ckpts=5))
 custom_hooks = [

@@ -4,6 +4,7 @@ import json
 import math
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,13 +19,25 @@ def load_train_tool():
     return module
 
 
+def small_eval(data_root):
+    """Options that point every loader at ``data_root`` and shrink sampling and FID."""
+    opts = ['model.num_sample_steps=2', 'custom_hooks.1.num_samples=2',
+            'custom_hooks.1.num_steps=2']
+    for split in ('train', 'val', 'test'):
+        opts += [f'{split}_dataloader.dataset.data_root={data_root}',
+                 f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    for split in ('val', 'test'):
+        opts += [f'{split}_dataloader.batch_size=4'] + [
+            f'{split}_evaluator.metrics.{k}.fake_nums=8' for k in range(4)]
+    return opts
+
+
 def train(config, work_dir, data_root, iters=20, batch=4, extra=()):
     args = [osp.join(ROOT, 'configs', config), '--work-dir', str(work_dir), '--cfg-options',
-            f'train_cfg.max_iters={iters}', f'train_dataloader.dataset.data_root={data_root}',
-            f'train_dataloader.batch_size={batch}', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=5',
-            f'default_hooks.checkpoint.interval={iters}', 'custom_hooks.1.num_samples=2',
-            'custom_hooks.1.num_steps=2', *extra]
+            f'train_cfg.max_iters={iters}', f'train_dataloader.batch_size={batch}',
+            'default_hooks.logger.interval=5', f'default_hooks.checkpoint.interval={iters}',
+            *small_eval(data_root), *extra]
     return load_train_tool().main(args)
 
 
@@ -43,7 +56,13 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
     runner = train(config, tmp_path, handco_root, batch=batch)
     assert runner.iter == 20
     records = logged(runner)
+    evaluation = [r for r in records if 'FID-train/fid' in r]
+    records = [r for r in records if 'loss' in r]
     assert [r['iter'] for r in records] == [5, 10, 15, 20]
+    # FID against the train frames and against the val frames, at the end of training
+    assert len(evaluation) == 1 and evaluation[0]['step'] == 20, evaluation
+    assert math.isfinite(evaluation[0]['FID-train/fid'])
+    assert math.isfinite(evaluation[0]['FID-val/fid'])
     for r in records:
         for key in ('loss', 'loss_simple', 'loss_temporal', 'temporal_lambda'):
             assert math.isfinite(r[key]), (key, r)
@@ -68,6 +87,10 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
     assert f'checkpoint:  {ckpt_path}' in out
     grid = osp.join(tmp_path, 'samples', 'iter_20.png')
     assert f'samples:     {grid}' in out and osp.isfile(grid)
+    # the same grid went through MMEngine's visualizer (LocalVisBackend here; TensorBoard alike)
+    logged_grid = osp.join(runner.log_dir, 'vis_data', 'vis_image', 'samples_20.png')
+    import cv2
+    assert np.array_equal(cv2.imread(logged_grid), cv2.imread(grid))
 
 
 def test_resume_continues_from_a_checkpoint(handco_root, tmp_path):
@@ -77,15 +100,37 @@ def test_resume_continues_from_a_checkpoint(handco_root, tmp_path):
     resumed = load_train_tool().main([
         osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'), '--work-dir',
         str(tmp_path / 'resumed'), '--resume', osp.join(tmp_path, 'iter_5.pth'),
-        '--cfg-options', 'train_cfg.max_iters=10',
-        f'train_dataloader.dataset.data_root={handco_root}', 'train_dataloader.batch_size=4',
-        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-        'default_hooks.logger.interval=5', 'custom_hooks.1.num_samples=1',
-        'custom_hooks.1.num_steps=1'
+        '--cfg-options', 'train_cfg.max_iters=10', 'train_dataloader.batch_size=4',
+        'default_hooks.logger.interval=5', *small_eval(handco_root)
     ])
     assert resumed.iter == 10
-    assert [r['iter'] for r in logged(resumed)] == [10]  # only the iterations after iter 5
+    # only the iterations after iter 5
+    assert [r['iter'] for r in logged(resumed) if 'loss' in r] == [10]
     # the optimizer state came back: Adam's step count continues from 5
     state = resumed.optim_wrapper.optimizer.state_dict()['state']
     assert int(next(iter(state.values()))['step']) == 10
     assert first.iter == 10
+
+
+def test_test_tool_reports_fid_on_both_splits_with_the_extractor(handco_root, tmp_path,
+                                                                  capsys):
+    train('synthetic_hands_temporal_cpu.py', tmp_path, handco_root, iters=5)
+    spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools',
+                                                                       'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'report.json')
+    metrics = tool.main([osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'),
+                         osp.join(tmp_path, 'iter_5.pth'), '--work-dir', str(tmp_path / 't'),
+                         '--out', out, '--cfg-options', *small_eval(handco_root)])
+    report = json.load(open(out))
+    assert set(report['metrics']) >= {'FID-train/fid', 'FID-val/fid', 'Diversity-train/recall',
+                                      'Diversity-val/coverage', 'Diversity-val/precision'}
+    assert report['metrics']['FID-train/fid'] == pytest.approx(metrics['FID-train/fid'])
+    name = 'RandomConvFeatures(seed=0,input_size=64,dim=128)'
+    assert report['feature_extractors'] == {
+        p: name for p in ('FID-train', 'FID-val', 'Diversity-train', 'Diversity-val')}
+    assert 'FID-val features: RandomConvFeatures' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match='does not exist'):
+        tool.main([osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'),
+                   str(tmp_path / 'missing.pth')])

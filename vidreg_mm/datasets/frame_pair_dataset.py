@@ -1,4 +1,5 @@
 """Pairs of nearby frames of one clip (temporal runs) or single frames (baseline runs)."""
+import copy
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
@@ -184,6 +185,15 @@ class VideoFramePairDataset(BaseDataset):
         if not self._fully_initialized:
             self.full_init()
         return len(self._anchor_clip)
+
+    def split_view(self, split: str) -> 'VideoFramePairDataset':
+        """This dataset (root, source, sampling, pipeline) on another split."""
+        if split not in SPLITS:
+            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        view = copy.copy(self)
+        view.split, view._fully_initialized = split, False
+        view.full_init()
+        return view
 
     @property
     def num_clips(self) -> int:

@@ -1,4 +1,5 @@
+from .gradient_variance_hook import GradientVarianceHook
 from .sample_grid_hook import SampleGridHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
-__all__ = ['SampleGridHook', 'WeightsOnlyCheckpointHook']
+__all__ = ['GradientVarianceHook', 'SampleGridHook', 'WeightsOnlyCheckpointHook']

@@ -1,0 +1,62 @@
+"""Compute and cache the real-frame statistics of one FID metric of a config.
+
+    python tools/compute_fid_stats.py configs/handco_temporal.py --prefix FID-val
+
+Uses the metric's own settings (feature extractor or Inception file, real split) and the
+config's test dataloader, and writes the mean and covariance to the metric's
+``inception_pkl`` (or --out), where training and tools/test.py then read them.
+"""
+import argparse
+import os
+import os.path as osp
+from types import SimpleNamespace
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import vidreg_mm  # noqa: F401  registers the modules
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config')
+    p.add_argument('--prefix', default='FID-val', help='which FID metric of test_evaluator')
+    p.add_argument('--out', help="cache file (default: the metric's inception_pkl)")
+    p.add_argument('--force', action='store_true', help='recompute an existing cache file')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmagic'))
+    from mmagic.registry import METRICS, MODELS
+    metrics = [m for m in cfg.test_evaluator.metrics if m.get('type') == 'FrameFID']
+    chosen = [m for m in metrics if m.get('prefix') == args.prefix]
+    if not chosen:
+        raise SystemExit(f'error: no FrameFID metric with prefix {args.prefix!r} in '
+                         f"test_evaluator; prefixes: {[m.get('prefix') for m in metrics]}")
+    metric_cfg = dict(chosen[0])
+    if args.out:
+        metric_cfg['inception_pkl'] = args.out
+    path = metric_cfg.get('inception_pkl')
+    if not path:
+        raise SystemExit(f'error: metric {args.prefix} has no inception_pkl; give --out')
+    if osp.exists(path):
+        if not args.force:
+            raise SystemExit(f'error: {path} exists; --force recomputes it')
+        os.remove(path)
+    metric = METRICS.build(metric_cfg)
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    metric.prepare(SimpleNamespace(data_preprocessor=preprocessor),
+                   Runner.build_dataloader(cfg.test_dataloader))
+    print(f'{args.prefix}: statistics of {metric.num_real} real frames '
+          f'({metric.extractor_name}) written to {path}')
+    return path
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,92 @@
+"""Evaluate a checkpoint: FID against the train and the val frames, with MMEngine's Runner.
+
+    python tools/test.py configs/synthetic_hands_temporal_cpu.py \
+        work_dirs/synthetic_hands_temporal_cpu/iter_1500.pth
+    tools/dist_test.sh CONFIG CHECKPOINT 8
+
+Prints the metrics and writes them, with the feature extractor of each FID, to
+<work_dir>/test_results.json (or --out).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+
+class KeepMetrics(Hook):
+    """Keeps the metrics of the test epoch (MMagic's MultiTestLoop.run returns none)."""
+
+    priority = 'VERY_LOW'
+
+    def after_test_epoch(self, runner, metrics=None):
+        self.metrics = dict(metrics or {})
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Evaluate a vidreg-mm checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and results')
+    parser.add_argument('--out', help='JSON file for the results')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. test_dataloader.dataset.data_root=DIR')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def extractor_names(runner) -> dict:
+    """{metric prefix: feature extractor} for every FID-type metric of the test loop."""
+    names = {}
+    for evaluator in getattr(runner.test_loop, 'evaluators', [runner.test_loop.evaluator]):
+        for metric in evaluator.metrics:
+            if hasattr(metric, 'extractor_name'):
+                names[metric.prefix] = metric.extractor_name
+    return names
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    runner = Runner.from_cfg(cfg)
+    keep = KeepMetrics()
+    runner.register_hook(keep)
+    runner.test()
+    metrics = keep.metrics
+    if runner.rank == 0:
+        report = dict(config=args.config, checkpoint=args.checkpoint,
+                      metrics={k: float(v) for k, v in metrics.items()},
+                      feature_extractors=extractor_names(runner))
+        out = args.out or osp.join(cfg.work_dir, 'test_results.json')
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        with open(out, 'w') as f:
+            json.dump(report, f, indent=2)
+        for key, value in report['metrics'].items():
+            print(f'{key}: {value:.4f}')
+        for prefix, name in report['feature_extractors'].items():
+            print(f'{prefix} features: {name}')
+        print(f'results: {out}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,146 @@
+"""FID of generated samples against the frames of a split, through MMagic's FID metric."""
+import os
+import os.path as osp
+import pickle
+from typing import Optional
+
+import numpy as np
+import torch
+from mmagic.evaluation.metrics import FrechetInceptionDistance
+from mmagic.registry import METRICS, MODELS
+from mmengine.dataset import DefaultSampler, pseudo_collate
+from mmengine.dist import all_gather_object, is_main_process
+from mmengine.logging import print_log
+from torch.utils.data import DataLoader
+
+
+@METRICS.register_module()
+class FrameFID(FrechetInceptionDistance):
+    """MMagic's FID, with real statistics from the frames of a video split.
+
+    The generated side is MMagic's: samples come from the evaluation loop's sampler, feature
+    extraction and the Frechet distance are :class:`FrechetInceptionDistance`'s. The real side
+    is the frames of the evaluation dataloader's dataset (``real_split=None``), or of the same
+    dataset seen on another split (``real_split='train'`` gives FID against the training
+    distribution), read through the model's data preprocessor. Real statistics are cached in
+    ``inception_pkl`` when it is set, with the name of the extractor that made them.
+
+    Features come either from a local StyleGAN Inception TorchScript file (``inception_path``,
+    ``inception-2015-12-05.pt``) or from a registered extractor (``feature_extractor``, e.g.
+    ``dict(type='RandomConvFeatures')``) that needs no download. A missing Inception file is an
+    error: the metric never downloads and never switches extractor. ``extractor_name`` is
+    logged with every result.
+
+    Args:
+        fake_nums (int): generated images to use.
+        real_nums (int): real frames to use (-1: all).
+        real_split (str, optional): split of the real frames; default the loader's own.
+        feature_extractor (dict, optional): config of an extractor in MODELS.
+        inception_path (str, optional): local StyleGAN Inception file.
+        inception_pkl (str, optional): cache file of the real statistics.
+        sample_model (str): passed to the sampler as in MMagic. Default: 'orig'.
+        prefix (str): metric name prefix, e.g. 'FID-train'.
+    """
+
+    def __init__(self,
+                 fake_nums: int,
+                 real_nums: int = -1,
+                 real_split: Optional[str] = None,
+                 feature_extractor: Optional[dict] = None,
+                 inception_path: Optional[str] = None,
+                 inception_pkl: Optional[str] = None,
+                 sample_model: str = 'orig',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 sample_kwargs: dict = dict()):
+        if feature_extractor is None and not (inception_path and osp.isfile(inception_path)):
+            raise FileNotFoundError(
+                f'FrameFID: inception_path={inception_path!r} is not a file. Download the '
+                'StyleGAN Inception (inception-2015-12-05.pt, see docs/evaluation.md) and set '
+                'inception_path, or set feature_extractor=dict(type="RandomConvFeatures") for '
+                'an offline extractor. Nothing is downloaded at run time.')
+        self.feature_extractor_cfg = feature_extractor
+        self.real_split = real_split
+        super().__init__(fake_nums, real_nums, 'StyleGAN', inception_path, inception_pkl,
+                         None, None, False, sample_model, collect_device, prefix,
+                         sample_kwargs)
+
+    # -- the feature extractor --------------------------------------------------------------------
+    def _load_inception(self, inception_style, inception_path):
+        if self.feature_extractor_cfg is not None:
+            net = MODELS.build(self.feature_extractor_cfg).eval()
+            self.extractor_name = net.name
+            return net, 'custom'
+        net, style = super()._load_inception(inception_style, inception_path)
+        if style != 'StyleGAN':
+            raise RuntimeError(f'MMagic could not load the StyleGAN Inception from '
+                               f'{inception_path} and fell back to {style}; refusing to switch '
+                               'feature extractors')
+        self.extractor_name = f'StyleGAN-Inception({osp.basename(inception_path)})'
+        return net, style
+
+    def forward_inception(self, image):
+        """Features of BGR 0..255 images (MMagic's convention for ``fake_img``)."""
+        if self.feature_extractor_cfg is None:
+            return super().forward_inception(image)
+        return self.inception(image[:, [2, 1, 0]].to(self.device)).float()
+
+    # -- the real side ----------------------------------------------------------------------------
+    def real_loader(self, dataloader: DataLoader) -> DataLoader:
+        """The loader's frames, or its dataset viewed on ``real_split``, split over ranks."""
+        if self.real_split is None or self.real_split == dataloader.dataset.split:
+            return dataloader
+        dataset = dataloader.dataset.split_view(self.real_split)
+        return DataLoader(dataset, batch_size=dataloader.batch_size,
+                          sampler=DefaultSampler(dataset, shuffle=False),
+                          collate_fn=pseudo_collate, num_workers=dataloader.num_workers)
+
+    @torch.no_grad()
+    def real_features(self, data_preprocessor, dataloader: DataLoader) -> np.ndarray:
+        feats, seen = [], 0
+        limit = self.real_nums_per_device if self.real_nums > 0 else None
+        for batch in self.real_loader(dataloader):
+            frames = data_preprocessor.destruct(data_preprocessor(batch, False)['inputs'])
+            feats.append(self.forward_inception(frames[:, [2, 1, 0]]).cpu())
+            seen += len(frames)
+            if limit is not None and seen >= limit:
+                break
+        local = torch.cat(feats)[:limit].numpy()
+        return np.concatenate(all_gather_object(local))
+
+    def _read_cache(self) -> Optional[dict]:
+        if not (self.inception_pkl and osp.isfile(self.inception_pkl)):
+            return None
+        with open(self.inception_pkl, 'rb') as f:
+            stats = pickle.load(f)
+        if stats.get('feature_extractor') != self.extractor_name:
+            raise ValueError(f'{self.inception_pkl} holds real statistics of '
+                             f"{stats.get('feature_extractor')!r}, but this metric uses "
+                             f'{self.extractor_name!r}: delete the file or point '
+                             'inception_pkl elsewhere')
+        return stats
+
+    def prepare(self, module, dataloader: DataLoader) -> None:
+        """Real mean and covariance: from the cache, else from the real frames (then cached)."""
+        self.device = module.data_preprocessor.device
+        self.inception.to(self.device).eval()
+        stats = self._read_cache()
+        if stats is None:
+            feats = self.real_features(module.data_preprocessor, dataloader)
+            stats = dict(real_mean=feats.mean(0), real_cov=np.cov(feats, rowvar=False),
+                         num_real=len(feats), feature_extractor=self.extractor_name)
+            if self.inception_pkl and is_main_process():
+                os.makedirs(osp.dirname(osp.abspath(self.inception_pkl)), exist_ok=True)
+                tmp = self.inception_pkl + '.tmp'
+                with open(tmp, 'wb') as f:
+                    pickle.dump(stats, f)
+                os.replace(tmp, self.inception_pkl)
+        self.real_mean, self.real_cov = stats['real_mean'], stats['real_cov']
+        self.num_real = stats['num_real']
+
+    def compute_metrics(self, fake_results: list) -> dict:
+        results = super().compute_metrics(fake_results)
+        num_fake = sum(len(f) for f in fake_results)
+        print_log(f'{self.prefix}: FID {results["fid"]:.4f} with {self.extractor_name} '
+                  f'({num_fake} generated, {self.num_real} real frames)', logger='current')
+        return results
