@@ -12,9 +12,10 @@ import json
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+
+from vidreg_mm.run_config import add_run_arguments, load_run_config, parse_run_args
 
 
 class KeepMetrics(Hook):
@@ -30,18 +31,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate a vidreg-mm checkpoint')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and results')
     parser.add_argument('--out', help='JSON file for the results')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys, e.g. test_dataloader.dataset.data_root=DIR')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_run_args(add_run_arguments(parser), argv)
 
 
 def extractor_names(runner) -> dict:
@@ -58,14 +49,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args)
     cfg.load_from = args.checkpoint
     runner = Runner.from_cfg(cfg)
     keep = KeepMetrics()
