@@ -111,8 +111,11 @@ if ! mmcv_ok; then
         ST_V="$("$PY" -c 'import setuptools; print(setuptools.__version__)')"
         "${PIP[@]}" install -q "setuptools<70" ninja
         mkdir -p "$WH"
+        # --no-cache-dir: pip's wheel cache is keyed by the sdist, not by the torch the ops were
+        # compiled against, and would hand back a wheel built for another torch.
         MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-            "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WH" "mmcv==$MMCV_V" \
+            "${PIP[@]}" wheel --no-cache-dir --no-build-isolation --no-deps -w "$WH" \
+            "mmcv==$MMCV_V" \
             || die "building mmcv==$MMCV_V failed (see the compiler output above). Needs gcc/g++ and the
   Python headers (Debian: apt-get install build-essential python3-dev). See README, Troubleshooting."
         "${PIP[@]}" install -q "setuptools==$ST_V"
