@@ -161,3 +161,10 @@ def test_mmagic_generative_metrics_drive_val_step_unchanged():
     rgb = model.infer(num_samples=2, num_steps=2, seed=0)
     assert outputs[0].fake_img_channel_order == 'bgr'
     assert (outputs[0].fake_img[[2, 1, 0]].round() - rgb[0].float()).abs().max() <= 1
+
+
+def test_data_size_that_differs_from_the_model_size_is_an_error():
+    model = build()  # 16 x 16 samples
+    data = model.data_preprocessor(dict(inputs=uint8_pairs(size=32)), True)
+    with pytest.raises(ValueError, match=r'data gives \(32, 32\) frames .* 16 x 16 .*image_size'):
+        model(**data, mode='loss')

@@ -138,6 +138,11 @@ class TemporalDiffusionModel(BaseModel):
     def forward(self, inputs: Tensor, data_samples: Optional[list] = None,
                 num_frames: int = 1, mode: str = 'loss'):
         if mode == 'loss':
+            if tuple(inputs.shape[-2:]) != (self.image_size, self.image_size):
+                raise ValueError(
+                    f'the data gives {tuple(inputs.shape[-2:])} frames but the model samples '
+                    f'{self.image_size} x {self.image_size} images: make the data pipeline\'s '
+                    'size and model.unet.image_size (or model.image_size) agree')
             iteration = MessageHub.get_current_instance().get_info('iter', 0)
             return self.loss(self.denoise, inputs, num_frames, self.alphas_cumprod, iteration)
         if mode == 'predict':
