@@ -75,10 +75,14 @@ def test_sampling_shapes_and_determinism_for_a_seed():
     assert torch.equal(a, model.infer(num_samples=5, num_steps=4, sampler='ddim', seed=3,
                                       batch_size=2))
     assert not torch.equal(a, model.infer(num_samples=5, num_steps=4, sampler='ddim', seed=4))
-    ddpm = model.infer(num_samples=2, num_steps=4, sampler='ddpm', seed=3)
-    assert torch.equal(ddpm, model.infer(num_samples=2, num_steps=4, sampler='ddpm', seed=3))
-    # DDIM samples depend on the seed of each sample only, not on the batch it is in
+    ddpm = model.infer(num_samples=3, num_steps=4, sampler='ddpm', seed=3, batch_size=3)
+    assert torch.equal(ddpm, model.infer(num_samples=3, num_steps=4, sampler='ddpm', seed=3))
+    assert not torch.equal(ddpm[0], ddpm[1])
+    # a sample depends on its own seed only, not on the batch it is drawn in: for DDIM and
+    # for DDPM, whose steps add noise (one generator per sample)
     assert torch.equal(a[:2], model.infer(num_samples=2, num_steps=4, seed=3, batch_size=8))
+    assert (ddpm[:2].int() - model.infer(num_samples=2, num_steps=4, sampler='ddpm', seed=3,
+                                          batch_size=1).int()).abs().max() <= 1
 
 
 def test_predict_returns_data_samples_with_fake_images_seeded_by_sample_index():

@@ -163,8 +163,12 @@ class TemporalDiffusionModel(BaseModel):
 
     @torch.no_grad()
     def sample(self, noise: Tensor, num_steps: int, sampler: str = 'ddim',
-               generator: Optional[torch.Generator] = None) -> Tensor:
-        """Run the reverse process from ``noise`` (N x C x H x W); returns frames in [-1, 1]."""
+               generator: Optional[List[torch.Generator]] = None) -> Tensor:
+        """Run the reverse process from ``noise`` (N x C x H x W); returns frames in [-1, 1].
+
+        ``generator``: one per sample for the stochastic steps (DDPM), so that a sample does
+        not depend on the batch it is drawn in.
+        """
         scheduler = self.build_sampler(sampler)
         scheduler.set_timesteps(num_steps)
         x = noise
@@ -174,11 +178,14 @@ class TemporalDiffusionModel(BaseModel):
             x = scheduler.step(pred, t, x, generator=generator).prev_sample
         return x.clamp(-1, 1)
 
-    def _noise(self, seeds: Sequence[int]) -> Tensor:
-        """One standard-normal image per seed (independent of batch composition)."""
+    def _sample_seeded(self, seeds: Sequence[int], num_steps: int, sampler: str) -> Tensor:
+        """One sample per seed, in 0..255: each sample's initial noise and step noise come
+        from its own generator."""
         shape = (self.in_channels, self.image_size, self.image_size)
-        return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
-                            for s in seeds]).to(self.alphas_cumprod.device)
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        noise = torch.stack([torch.randn(shape, generator=g) for g in gens])
+        x = self.sample(noise.to(self.alphas_cumprod.device), num_steps, sampler, gens)
+        return self.data_preprocessor.destruct(x)
 
     def infer(self, num_samples: int = 16, num_steps: int = 50, sampler: str = 'ddim',
               seed: int = 0, batch_size: int = 64) -> Tensor:
@@ -190,9 +197,8 @@ class TemporalDiffusionModel(BaseModel):
         for start in range(0, num_samples, batch_size):
             seeds = [seed * 1_000_003 + i for i in range(start, min(num_samples,
                                                                    start + batch_size))]
-            gen = torch.Generator().manual_seed(seeds[0])
-            x = self.sample(self._noise(seeds), num_steps, sampler, gen)
-            out.append(self.data_preprocessor.destruct(x).round().to(torch.uint8).cpu())
+            imgs = self._sample_seeded(seeds, num_steps, sampler)
+            out.append(imgs.round().to(torch.uint8).cpu())
         self.train(was_training)
         return torch.cat(out)
 
@@ -214,9 +220,7 @@ class TemporalDiffusionModel(BaseModel):
             indices = list(range(start, start + num_samples))
             self._num_generated += num_samples
         seeds = [self.sample_seed * 1_000_003 + i for i in indices]
-        gen = torch.Generator().manual_seed(seeds[0])
-        fake = self.data_preprocessor.destruct(
-            self.sample(self._noise(seeds), self.num_sample_steps, self.sampler, gen))
+        fake = self._sample_seeded(seeds, self.num_sample_steps, self.sampler)
         outputs = []
         for img, meta in zip(fake[:, [2, 1, 0]], metas):
             sample = DataSample(metainfo=meta)
