@@ -144,3 +144,9 @@ def test_compute_fid_stats_tool_writes_the_cache_the_metric_reads(handco_root, t
     monkeypatch.setattr(type(metric), 'real_features', lambda *a: pytest.fail('not cached'))
     metric.prepare(_model(), _loader(handco_root, 'val'))
     assert metric.num_real == 36
+
+
+def test_unknown_real_split_is_an_error_when_built():
+    with pytest.raises(ValueError, match="real_split must be one of .* got 'tran'"):
+        METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='tran',
+                           feature_extractor=EXTRACTOR))

@@ -172,3 +172,9 @@ def test_data_size_that_differs_from_the_model_size_is_an_error():
     data = model.data_preprocessor(dict(inputs=uint8_pairs(size=32)), True)
     with pytest.raises(ValueError, match=r'data gives \(32, 32\) frames .* 16 x 16 .*image_size'):
         model(**data, mode='loss')
+
+
+def test_sample_grid_hook_rejects_an_unknown_sampler_when_built():
+    from mmagic.registry import HOOKS
+    with pytest.raises(ValueError, match="sampler must be one of \\('ddpm', 'ddim'\\), got 'euler'"):
+        HOOKS.build(dict(type='SampleGridHook', sampler='euler'))

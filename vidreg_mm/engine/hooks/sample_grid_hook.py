@@ -10,6 +10,8 @@ from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from torchvision.utils import make_grid
 
+from ...models.temporal_diffusion import SAMPLERS
+
 
 @HOOKS.register_module()
 class SampleGridHook(Hook):
@@ -36,6 +38,9 @@ class SampleGridHook(Hook):
         if num_samples < 1 or num_steps < 1:
             raise ValueError(f'num_samples and num_steps must be >= 1, got {num_samples}, '
                              f'{num_steps}')
+        if sampler not in SAMPLERS:  # checked now, not after a whole training run
+            raise ValueError(f'SampleGridHook sampler must be one of {tuple(SAMPLERS)}, got '
+                             f'{sampler!r}')
         self.interval, self.num_samples, self.num_steps = interval, num_samples, num_steps
         self.sampler, self.seed = sampler, seed
         self.nrow = nrow or max(1, int(round(num_samples**0.5)))

@@ -13,6 +13,8 @@ from mmengine.dist import all_gather_object, is_main_process
 from mmengine.logging import print_log
 from torch.utils.data import DataLoader
 
+from ...datasets.clip_sources import SPLITS
+
 
 @METRICS.register_module()
 class FrameFID(FrechetInceptionDistance):
@@ -59,6 +61,8 @@ class FrameFID(FrechetInceptionDistance):
                 'StyleGAN Inception (inception-2015-12-05.pt, see docs/evaluation.md) and set '
                 'inception_path, or set feature_extractor=dict(type="RandomConvFeatures") for '
                 'an offline extractor. Nothing is downloaded at run time.')
+        if real_split is not None and real_split not in SPLITS:
+            raise ValueError(f'real_split must be one of {SPLITS} or None, got {real_split!r}')
         self.feature_extractor_cfg = feature_extractor
         self.real_split = real_split
         super().__init__(fake_nums, real_nums, 'StyleGAN', inception_path, inception_pkl,
@@ -120,10 +124,14 @@ class FrameFID(FrechetInceptionDistance):
                              'inception_pkl elsewhere')
         return stats
 
-    def prepare(self, module, dataloader: DataLoader) -> None:
-        """Real mean and covariance: from the cache, else from the real frames (then cached)."""
+    def _extractor_to(self, module) -> None:
+        """Features are computed on the model's device."""
         self.device = module.data_preprocessor.device
         self.inception.to(self.device).eval()
+
+    def prepare(self, module, dataloader: DataLoader) -> None:
+        """Real mean and covariance: from the cache, else from the real frames (then cached)."""
+        self._extractor_to(module)
         stats = self._read_cache()
         if stats is None:
             feats = self.real_features(module.data_preprocessor, dataloader)
