@@ -20,6 +20,8 @@ from typing import Dict, List, Optional
 
 from mmengine import fileio
 
+from .loading import open_video
+
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 HANCO_IMAGE_DIRS = ('rgb', 'rgb_merged', 'rgb_homo', 'rgb_color_auto', 'rgb_color_sample')
@@ -33,8 +35,8 @@ def natural_key(name: str):
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r'(\d+)', name)]
 
 
-def _ls(path, backend_args, dirs: bool, suffix=None) -> List[str]:
-    entries = fileio.list_dir_or_file(path, list_dir=dirs, list_file=not dirs, suffix=suffix,
+def _ls(path, backend_args, dirs: bool) -> List[str]:
+    entries = fileio.list_dir_or_file(path, list_dir=dirs, list_file=not dirs,
                                       recursive=False, backend_args=backend_args)
     return sorted(entries, key=natural_key)
 
@@ -154,12 +156,6 @@ def _split_members(data_root, split, split_file, backend_args):
                          'subfolders, set split_file, or use split="all".')
 
 
-def video_num_frames(path: str, backend_args=None) -> int:
-    """Frame count of a video file as decord reports it (raises on an unreadable file)."""
-    from .loading import open_video
-    return len(open_video(path, backend_args))
-
-
 def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 on_unreadable=None) -> List[dict]:
     """Clips of a folder of video files: one clip per file, camera 0."""
@@ -171,7 +167,7 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 continue
             path = osp.join(folder, name)
             try:
-                n = video_num_frames(path, backend_args)
+                n = len(open_video(path, backend_args))
             except Exception as e:  # noqa: BLE001  decord raises its own error types
                 if on_unreadable is None:
                     raise

@@ -6,6 +6,8 @@ _base_ = ['./synthetic_hands.py']
 data_root = 'data/HanCo'
 resolution = 128
 
+# Restated, not inherited: MMEngine substitutes a base's variables when it parses the base, so
+# the synthetic piece's pipeline keeps its own resolution whatever this file sets.
 train_pipeline = [
     dict(type='LoadClipFrames', on_broken='skip'),
     dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),

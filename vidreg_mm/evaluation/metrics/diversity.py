@@ -65,8 +65,7 @@ class FrameDiversity(FrameFID):
                          None, sample_model, collect_device, prefix, sample_kwargs)
 
     def prepare(self, module, dataloader) -> None:
-        self.device = module.data_preprocessor.device
-        self.inception.to(self.device).eval()
+        self._extractor_to(module)
         self.real_feats = torch.from_numpy(
             self.real_features(module.data_preprocessor, dataloader))
 
