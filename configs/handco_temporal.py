@@ -48,4 +48,5 @@ custom_hooks = [
     dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
     dict(type='SampleGridHook', interval=10000, num_samples=64, num_steps=100, sampler='ddim'),
     dict(type='WeightsOnlyCheckpointHook'),
+    dict(type='RandomStateHook'),
 ]

@@ -35,5 +35,6 @@ custom_hooks = [
     dict(type='EMAHook', momentum=0.005, priority='ABOVE_NORMAL'),  # ~200-iteration horizon
     dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50, sampler='ddim'),
     dict(type='WeightsOnlyCheckpointHook'),
+    dict(type='RandomStateHook'),
 ]
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

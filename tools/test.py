@@ -15,7 +15,10 @@ import os.path as osp
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from vidreg_mm.run_config import add_run_arguments, load_run_config, parse_run_args
+from vidreg_mm.config_check import ConfigError, check_config
+from vidreg_mm.engine import CheckpointError
+from vidreg_mm.run_config import (add_run_arguments, load_run_config, parse_run_args,
+                                  setup_distributed)
 
 
 class KeepMetrics(Hook):
@@ -51,10 +54,18 @@ def main(argv=None):
         raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
     cfg = load_run_config(args)
     cfg.load_from = args.checkpoint
+    try:
+        check_config(cfg, splits=('test', ))
+    except ConfigError as e:
+        raise SystemExit(f'error: {e}') from None
+    setup_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     keep = KeepMetrics()
     runner.register_hook(keep)
-    runner.test()
+    try:
+        runner.test()
+    except CheckpointError as e:
+        raise SystemExit(f'error: {e}') from None
     metrics = keep.metrics
     if runner.rank == 0:
         report = dict(config=args.config, checkpoint=args.checkpoint,

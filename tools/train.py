@@ -7,9 +7,13 @@ import argparse
 import os.path as osp
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from vidreg_mm.run_config import add_run_arguments, load_run_config, parse_run_args
+from vidreg_mm.config_check import ConfigError, check_config
+from vidreg_mm.engine import CheckpointError, check_training_checkpoint, find_resume_checkpoint
+from vidreg_mm.run_config import (add_run_arguments, load_run_config, parse_run_args,
+                                  setup_distributed)
 
 
 def parse_args(argv=None):
@@ -31,10 +35,14 @@ def build_config(args) -> Config:
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    if args.resume is not None:
+        path = (find_resume_checkpoint(cfg.work_dir) if args.resume == 'auto' else args.resume)
+        if path is None:
+            print_log(f'--resume: no checkpoint in {cfg.work_dir}; training starts from the '
+                      'beginning', logger='current', level=30)
+        else:
+            check_training_checkpoint(path)  # a clear error before anything is built
+            cfg.resume, cfg.load_from = True, path
     return cfg
 
 
@@ -53,7 +61,12 @@ def report(runner):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_config(args)
+    try:
+        cfg = build_config(args)
+        check_config(cfg, splits=('train', 'val'))
+    except (ConfigError, CheckpointError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}') from None
+    setup_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     if runner.rank == 0:

@@ -4,6 +4,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 
 
@@ -38,3 +39,30 @@ def load_run_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def setup_distributed(cfg: Config) -> None:
+    """Start the process group for a launched run (``cfg.launcher`` != 'none') on a machine
+    without GPUs: the gloo backend, and DDP without ``device_ids``.
+
+    MMEngine's pytorch launcher calls ``torch.cuda.set_device`` and its DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``; both fail without a GPU. On CPU the group is started here
+    with gloo (whatever ``env_cfg.dist_cfg.backend`` says: NCCL needs GPUs), and the Runner
+    then uses it as it is. With GPUs nothing changes: the config's backend (NCCL) is used.
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    from mmengine.logging import print_log
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    backend = dist_cfg.pop('backend', 'nccl')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', **dist_cfg)
+    if backend != 'gloo':
+        print_log(f'no GPU: distributed training on CPU with the gloo backend '
+                  f'(env_cfg.dist_cfg.backend={backend!r} needs GPUs)', logger='current')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None  # a CPU module takes none
+    cfg.model_wrapper_cfg = wrapper

@@ -11,16 +11,20 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),  # FID by iteration
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # atomic_local: written to a temporary file, then renamed (never a truncated checkpoint)
     checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3,
-                    save_last=True),
+                    save_last=True, backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 # EMA of the weights (MMEngine's hook): swapped in for validation, test and saved checkpoints.
 # Grids of samples from fixed seeds: <work_dir>/samples/iter_N.png and the visualizer.
 # Checkpoints that torch.load reads with weights_only=True (resume on torch >= 2.6).
+# Every rank's random state in checkpoints, restored on resume; evaluation that leaves the
+# training run's random stream alone and scores the same sample seeds every time.
 custom_hooks = [
     dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
     dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50, sampler='ddim'),
     dict(type='WeightsOnlyCheckpointHook'),
+    dict(type='RandomStateHook'),
 ]
 
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)

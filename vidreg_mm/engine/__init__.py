@@ -1,7 +1,11 @@
+from .checkpoint_io import (AtomicLocalBackend, CheckpointError, check_training_checkpoint,
+                            find_resume_checkpoint)
 from .gradient_variance import gradient_variance, model_loss, preserved_rng_state
-from .hooks import GradientVarianceHook, SampleGridHook, WeightsOnlyCheckpointHook
+from .hooks import (GradientVarianceHook, RandomStateHook, SampleGridHook,
+                    WeightsOnlyCheckpointHook)
 
 __all__ = [
-    'gradient_variance', 'model_loss', 'preserved_rng_state', 'GradientVarianceHook',
-    'SampleGridHook', 'WeightsOnlyCheckpointHook'
+    'AtomicLocalBackend', 'CheckpointError', 'check_training_checkpoint',
+    'find_resume_checkpoint', 'gradient_variance', 'model_loss', 'preserved_rng_state',
+    'GradientVarianceHook', 'RandomStateHook', 'SampleGridHook', 'WeightsOnlyCheckpointHook'
 ]

@@ -1,14 +1,19 @@
 """An unconditional image diffusion model that trains on frame pairs in MMEngine's Runner."""
+import weakref
+from collections import OrderedDict
 from copy import deepcopy
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
 from mmagic.structures import DataSample
-from mmengine.logging import MessageHub
+from mmengine.dist import get_dist_info
+from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from torch import Tensor
+from torch import distributed as dist
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ..registry import mmagic_scope
 from .losses.temporal_reg_loss import PREDICTION_TYPES
@@ -34,6 +39,28 @@ def _network_output(out) -> Tensor:
 
 def _as_tensor(values) -> Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
+
+
+NONFINITE_LOSS_ACTIONS = ('stop', 'skip')
+# Models whose next optimizer step is skipped (a non-finite loss under nonfinite_loss='skip').
+_SKIP_NEXT_STEP: 'weakref.WeakSet' = weakref.WeakSet()
+_step_hook_registered = False
+
+
+def _skip_pending_steps(optimizer, args, kwargs):
+    """torch optimizer step pre-hook: for a model in ``_SKIP_NEXT_STEP``, drop the gradients
+    of its parameters, so that the optimizer leaves them and their state (moments, step
+    count, weight decay) exactly as they were: the step is skipped, not taken with zero
+    gradients."""
+    for model in list(_SKIP_NEXT_STEP):
+        own = {id(p) for p in model.parameters()}
+        hit = False
+        for group in optimizer.param_groups:
+            for p in group['params']:
+                if id(p) in own:
+                    p.grad, hit = None, True
+        if hit:
+            _SKIP_NEXT_STEP.discard(model)
 
 
 @MODELS.register_module()
@@ -64,6 +91,12 @@ class TemporalDiffusionModel(BaseModel):
         num_sample_steps (int): sampling steps for val/test. Default: 50.
         sample_seed (int): base seed of val/test samples (each sample seeded by its index).
         image_size (int, optional): sample size; read from the denoiser when not given.
+        nonfinite_loss (str): what a NaN or infinite training loss does: 'stop' raises
+            ``FloatingPointError`` naming the iteration and the loss terms (the last
+            checkpoint is intact); 'skip' logs a warning and skips that optimizer step
+            (no parameter or optimizer state changes; ``skipped_steps`` is logged). Ranks
+            agree: if one rank's loss is non-finite, every rank stops or skips. Default:
+            'stop'.
     """
 
     def __init__(self,
@@ -77,6 +110,7 @@ class TemporalDiffusionModel(BaseModel):
                  num_sample_steps: int = 50,
                  sample_seed: int = 0,
                  image_size: Optional[int] = None,
+                 nonfinite_loss: str = 'stop',
                  init_cfg: Optional[dict] = None):
         with mmagic_scope():  # BaseModel builds the preprocessor from the default scope
             super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -85,6 +119,10 @@ class TemporalDiffusionModel(BaseModel):
                              f'{prediction_type!r}')
         if sampler not in SAMPLERS:
             raise ValueError(f'model.sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
+        if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
+            raise ValueError(f'model.nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, '
+                             f'got {nonfinite_loss!r}')
+        self.nonfinite_loss, self.skipped_steps = nonfinite_loss, 0
         loss = deepcopy(loss)
         if loss.get('prediction_type', prediction_type) != prediction_type:
             raise ValueError(f"model.loss.prediction_type={loss['prediction_type']!r} differs "
@@ -151,6 +189,43 @@ class TemporalDiffusionModel(BaseModel):
             return self.predict(data_samples, num_samples=inputs.shape[0] // num_frames)
         raise ValueError(f"mode must be 'loss' or 'predict', got {mode!r}")
 
+    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """MMEngine's sum of the loss terms, checked for NaN and infinity before backward
+        (``nonfinite_loss``). Runs in MMEngine's train_step and in its DDP wrapper's alike."""
+        loss, log_vars = super().parse_losses(losses)
+        bad = ~torch.isfinite(loss.detach())
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            bad = bad.to(torch.int32)
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank stops or skips
+        if not bool(bad):
+            if self.skipped_steps:
+                log_vars['skipped_steps'] = torch.tensor(float(self.skipped_steps))
+            return loss, log_vars
+        iteration = MessageHub.get_current_instance().get_info('iter', 0) + 1
+        terms = ', '.join(f'{k}={float(v):.6g}' for k, v in log_vars.items())
+        where = ('' if torch.isfinite(loss.detach()) else f' ({terms})')
+        if self.nonfinite_loss == 'stop':
+            raise FloatingPointError(
+                f'non-finite training loss at iteration {iteration}{where or " on another rank"}'
+                '; stopped before the optimizer step, so the last checkpoint is unaffected '
+                "(set model.nonfinite_loss='skip' to skip such steps instead)")
+        self.skipped_steps += 1
+        print_log(f'non-finite training loss at iteration {iteration}'
+                  f'{where or " on another rank"}: step skipped '
+                  f'({self.skipped_steps} so far)', logger='current', level=30)
+        self._skip_next_step()
+        # a zero loss that reaches every parameter: backward (and DDP's gradient reduction)
+        # run as usual, with exact zeros; the optimizer step is then skipped
+        zero = sum((p.reshape(-1)[:1] * 0).sum() for p in self.parameters() if p.requires_grad)
+        return zero, OrderedDict(skipped_steps=torch.tensor(float(self.skipped_steps)))
+
+    def _skip_next_step(self):
+        global _step_hook_registered
+        if not _step_hook_registered:
+            register_optimizer_step_pre_hook(_skip_pending_steps)
+            _step_hook_registered = True
+        _SKIP_NEXT_STEP.add(self)
+
     # -- sampling -----------------------------------------------------------------------------
     def build_sampler(self, sampler: str):
         """A diffusers DDPM/DDIM scheduler (through MMagic's registry) on this model's betas."""
@@ -202,22 +277,30 @@ class TemporalDiffusionModel(BaseModel):
         self.train(was_training)
         return torch.cat(out)
 
+    def restart_sample_seeds(self) -> None:
+        """The next generative-metric samples start again from index 0."""
+        self._num_generated = 0
+
     def predict(self, data_samples: Optional[list], num_samples: int) -> List[DataSample]:
         """``num_samples`` generated samples as MMagic ``DataSample`` s.
 
         With data samples (a val/test dataloader), sample ``k`` is seeded by its
         ``sample_idx``, so results do not depend on batching or ranks. Without (MMagic's
-        generative-metric samplers), seeds continue a per-model counter: distinct samples
-        across the batches of one evaluation, deterministic for a run. ``fake_img`` is float
-        0..255 in BGR order, as MMagic's metrics (FID, IS, precision/recall) read it.
+        generative-metric samplers), seeds continue a per-model counter, interleaved over
+        ranks (rank r of W draws indices r, r + W, r + 2W, ...): distinct samples across the
+        batches and ranks of one evaluation, and, when the number of samples is a multiple of
+        W, the same set of samples as one process draws. ``restart_sample_seeds`` (called by
+        RandomStateHook before each evaluation) makes every evaluation score the same seeds.
+        ``fake_img`` is float 0..255 in BGR order, as MMagic's metrics read it.
         """
         if data_samples:
             metas = [s.metainfo for s in data_samples]
             indices = [int(m.get('sample_idx', i)) for i, m in enumerate(metas)]
         else:
             metas = [{} for _ in range(num_samples)]
+            rank, world_size = get_dist_info()
             start = self._num_generated
-            indices = list(range(start, start + num_samples))
+            indices = [i * world_size + rank for i in range(start, start + num_samples)]
             self._num_generated += num_samples
         seeds = [self.sample_seed * 1_000_003 + i for i in indices]
         fake = self._sample_seeded(seeds, self.num_sample_steps, self.sampler)

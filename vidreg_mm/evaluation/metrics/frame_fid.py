@@ -146,6 +146,20 @@ class FrameFID(FrechetInceptionDistance):
         self.real_mean, self.real_cov = stats['real_mean'], stats['real_cov']
         self.num_real = stats['num_real']
 
+    def _collect_target_results(self, target: str):
+        """MMagic's gather, after keeping exactly this rank's share of generated samples.
+
+        Each rank processes whole batches, so it may hold more than ``fake_nums_per_device``
+        samples, and MMagic then keeps the first ``fake_nums`` of rank 0's, rank 1's, ...
+        samples: a set of seeds that depends on the number of processes. Trimmed to its
+        share, rank r of W contributes the model's seeds r, r + W, ... (see
+        ``TemporalDiffusionModel.predict``): when ``fake_nums`` is a multiple of W, the
+        gathered samples are the ones a single process scores, and so is the FID.
+        """
+        if target == 'fake':
+            self.fake_results = self.fake_results[:self.fake_nums_per_device]
+        return super()._collect_target_results(target)
+
     def compute_metrics(self, fake_results: list) -> dict:
         results = super().compute_metrics(fake_results)
         num_fake = sum(len(f) for f in fake_results)

@@ -1,0 +1,324 @@
+"""Scale-out and faults: two processes through tools/dist_train.sh, kill -9 and --resume,
+atomic and safe checkpoints, non-finite losses, invalid configs."""
+import json
+import math
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.test_train_runner import ROOT, load_train_tool, small_eval
+
+CONFIG = osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')
+PYTHON = sys.executable
+
+
+def run(cmd, **kwargs):
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHON=PYTHON, OMP_NUM_THREADS='1')
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, **kwargs)
+
+
+def config_with_hooks(path, *hooks):
+    """The CPU recipe plus hooks of tests/fault_hooks.py, written to ``path``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    cfg.custom_imports.imports.append('tests.fault_hooks')
+    cfg.custom_hooks.extend(hooks)
+    cfg.dump(str(path))
+    return str(path)
+
+
+def losses(work_dir):
+    """{iteration: loss} over every log of a run (a resumed run's logs included)."""
+    out = {}
+    for stamp in sorted(os.listdir(work_dir)):
+        path = osp.join(work_dir, stamp, 'vis_data', 'scalars.json')
+        if osp.isfile(path):
+            for line in open(path):
+                r = json.loads(line)
+                if 'loss' in r:
+                    out[r['iter']] = r['loss']
+    return out
+
+
+# -- two processes ------------------------------------------------------------------------------
+def test_two_processes_train_on_gloo_and_evaluate_like_one(handco_root, tmp_path):
+    work = tmp_path / 'dist'
+    opts = ['train_cfg.max_iters=6', 'train_cfg.val_interval=6', 'train_dataloader.batch_size=2',
+            'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+            'default_hooks.checkpoint.interval=6', 'env_cfg.dist_cfg.backend=nccl',
+            *small_eval(handco_root)]
+    config = config_with_hooks(tmp_path / 'record.py', dict(type='RecordPairsHook'))
+    # the config asks for NCCL: without a GPU the tools pick gloo themselves
+    proc = run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(work),
+                '--cfg-options', *opts], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'distributed training on CPU with the gloo backend' in proc.stdout + proc.stderr
+    logged = losses(work)
+    assert sorted(logged) == list(range(1, 7)) and all(map(math.isfinite, logged.values()))
+    assert osp.isfile(work / 'iter_6.pth')
+    # each rank drew its own pairs, every pair inside one clip with a non-zero offset
+    pairs = [json.load(open(work / f'pairs_rank{r}.json')) for r in (0, 1)]
+    assert len(pairs[0]) == len(pairs[1]) == 12
+    assert pairs[0] != pairs[1]
+    for clip, a, b in pairs[0] + pairs[1]:
+        assert a != b and abs(a - b) <= 4
+
+    # FID and diversity: 2 processes gather the samples and real features of 1 process
+    test_opts = ['test_evaluator.metrics.%d.fake_nums=10' % k for k in range(4)]
+    test_opts += [o for o in small_eval(handco_root) if 'fake_nums' not in o]
+    proc = run(['bash', 'tools/dist_test.sh', CONFIG, str(work / 'iter_6.pth'), '2',
+                '--work-dir', str(tmp_path / 't2'), '--out', str(tmp_path / 'two.json'),
+                '--cfg-options', *test_opts], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run([PYTHON, 'tools/test.py', CONFIG, str(work / 'iter_6.pth'), '--work-dir',
+                str(tmp_path / 't1'), '--out', str(tmp_path / 'one.json'), '--cfg-options',
+                *test_opts], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = json.load(open(tmp_path / 'one.json'))['metrics']
+    two = json.load(open(tmp_path / 'two.json'))['metrics']
+    assert set(one) == set(two)
+    for key in ('FID-train/fid', 'FID-val/fid', 'Diversity-train/pairwise_distance'):
+        assert math.isclose(one[key], two[key], rel_tol=1e-5), (key, one[key], two[key])
+
+
+# -- kill -9 and resume -------------------------------------------------------------------------
+@pytest.mark.parametrize('workers', [0, 1])
+def test_resume_after_kill_repeats_the_uninterrupted_losses(handco_root, tmp_path, workers):
+    opts = ['train_cfg.max_iters=8', 'train_cfg.val_interval=4', 'train_dataloader.batch_size=2',
+            'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+            'default_hooks.checkpoint.interval=4', 'randomness.seed=7',
+            'randomness.deterministic=True', *small_eval(handco_root),
+            f'train_dataloader.num_workers={workers}',
+            f'train_dataloader.persistent_workers={workers > 0}']
+    killing = config_with_hooks(tmp_path / 'kill.py', dict(type='KillAtIterHook', at=6))
+    whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+    train = [PYTHON, 'tools/train.py']
+    proc = run(train + [CONFIG, '--work-dir', str(whole), '--cfg-options', *opts], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run(train + [killing, '--work-dir', str(cut), '--cfg-options', *opts], timeout=300)
+    assert proc.returncode == -signal.SIGKILL  # killed after iteration 6, saved at 4
+    assert sorted(losses(cut)) == list(range(1, 7))
+    proc = run(train + [CONFIG, '--work-dir', str(cut), '--resume', '--cfg-options', *opts],
+               timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected, resumed = losses(whole), losses(cut)
+    assert sorted(expected) == list(range(1, 9))
+    # iterations 5..8 ran twice in `cut` (before the kill and after the resume): the
+    # resumed run's records replace the first ones and equal the uninterrupted run's
+    assert resumed == expected
+    ckpt = torch.load(cut / 'iter_8.pth')
+    assert ckpt['meta']['iter'] == 8 and ckpt['random_state']['world_size'] == 1
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    from vidreg_mm.engine.checkpoint_io import AtomicLocalBackend
+    backend = AtomicLocalBackend()
+    path = tmp_path / 'iter_4.pth'
+    backend.put(b'complete checkpoint', path)
+
+    def killed(*args):
+        raise KeyboardInterrupt  # the process dies between writing and renaming
+    monkeypatch.setattr(os, 'replace', killed)
+    with pytest.raises(KeyboardInterrupt):
+        backend.put(b'new', path)
+    assert path.read_bytes() == b'complete checkpoint'
+    assert os.listdir(tmp_path) == ['iter_4.pth']
+
+
+def test_resume_falls_back_past_a_torn_last_checkpoint(tmp_path, mmlog):
+    from vidreg_mm.engine import find_resume_checkpoint
+    assert find_resume_checkpoint(str(tmp_path)) is None
+    for n in (4, 8, 12):
+        (tmp_path / f'iter_{n}.pth').write_bytes(b'x')
+    (tmp_path / '.iter_16.pth.abc.tmp').write_bytes(b'half')  # left by a kill while saving
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
+    assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_8.pth')
+    (tmp_path / 'last_checkpoint').write_text('')  # killed while MMEngine rewrote it
+    assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_12.pth')
+    assert any('resuming from the newest checkpoint' in m for m in mmlog)
+
+
+def test_checkpoints_are_written_through_the_atomic_backend(handco_root, tmp_path):
+    from vidreg_mm.engine.checkpoint_io import AtomicLocalBackend
+    runner = load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                                     'train_cfg.max_iters=1', 'train_dataloader.batch_size=1',
+                                     *small_eval(handco_root)])
+    hook = [h for h in runner.hooks if type(h).__name__ == 'CheckpointHook'][0]
+    assert isinstance(hook.file_backend, AtomicLocalBackend)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [runner.timestamp, 'iter_1.pth', 'last_checkpoint', 'samples',
+         'synthetic_hands_temporal_cpu.py'])
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ('touch ' + os.environ['PAYLOAD_MARK'], ))
+
+
+def test_truncated_foreign_and_unsafe_checkpoints_are_refused(handco_root, tmp_path,
+                                                              monkeypatch):
+    good = tmp_path / 'run'
+    load_train_tool().main([CONFIG, '--work-dir', str(good), '--cfg-options',
+                            'train_cfg.max_iters=2', 'train_dataloader.batch_size=1',
+                            *small_eval(handco_root)])
+    data = (good / 'iter_2.pth').read_bytes()
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(data[:len(data) // 2])
+    foreign = tmp_path / 'foreign.pth'
+    torch.save({'weight': torch.ones(3)}, foreign)
+    unsafe = tmp_path / 'unsafe.pth'
+    mark = tmp_path / 'payload_ran'
+    monkeypatch.setenv('PAYLOAD_MARK', str(mark))
+    torch.save({'meta': {}, 'state_dict': Payload()}, unsafe)
+
+    def resume(path):
+        with pytest.raises(SystemExit) as e:
+            load_train_tool().main([CONFIG, '--work-dir', str(tmp_path / 'r'), '--resume',
+                                    str(path), '--cfg-options', *small_eval(handco_root)])
+        return str(e.value)
+
+    assert f'cannot read checkpoint {truncated}: the file is truncated, corrupt' in resume(
+        truncated)
+    msg = resume(foreign)
+    assert f'cannot resume from {foreign}: not a training checkpoint' in msg
+    assert 'missing meta, state_dict, optimizer, message_hub' in msg
+    msg = resume(unsafe)
+    assert f'refusing to load checkpoint {unsafe}' in msg and 'GLOBAL posix.system' in msg
+    assert not mark.exists()  # nothing in the file ran
+    assert 'does not exist' in resume(tmp_path / 'missing.pth')
+
+    # tools/test.py and any load through MMEngine's CheckpointLoader alike
+    spec_args = [CONFIG, str(truncated), '--work-dir', str(tmp_path / 't'), '--cfg-options',
+                 *small_eval(handco_root)]
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools',
+                                                                       'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit, match=f'cannot read checkpoint {truncated}'):
+        tool.main(spec_args)
+
+
+# -- non-finite losses --------------------------------------------------------------------------
+def nan_at(monkeypatch, iterations):
+    """Make the training loss NaN at the given (1-based) iterations."""
+    from mmengine.logging import MessageHub
+
+    from vidreg_mm.models import TemporalRegLoss
+    original = TemporalRegLoss.forward
+
+    def forward(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if MessageHub.get_current_instance().get_info('iter', 0) + 1 in iterations:
+            out['loss_simple'] = out['loss_simple'] * float('nan')
+        return out
+    monkeypatch.setattr(TemporalRegLoss, 'forward', forward)
+
+
+def test_nan_loss_stops_with_its_iteration(handco_root, tmp_path, monkeypatch):
+    nan_at(monkeypatch, {3})
+    with pytest.raises(FloatingPointError, match='non-finite training loss at iteration 3 '
+                       r'\(loss=nan, loss_simple=nan'):
+        load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                                'train_cfg.max_iters=6', 'train_dataloader.batch_size=1',
+                                'default_hooks.checkpoint.interval=2', *small_eval(handco_root)])
+    state = torch.load(tmp_path / 'iter_2.pth')['state_dict']  # the checkpoint before it
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_nan_loss_skip_leaves_parameters_and_optimizer_untouched(handco_root, tmp_path,
+                                                                 monkeypatch, capsys):
+    from mmengine.hooks import Hook
+
+    snapshots = {}
+
+    class Snapshot(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            opt = runner.optim_wrapper.optimizer
+            snapshots[runner.iter + 1] = (
+                [p.detach().clone() for p in runner.model.parameters()],
+                int(next(iter(opt.state_dict()['state'].values()))['step']), dict(outputs))
+
+    nan_at(monkeypatch, {3})
+    tool = load_train_tool()
+    args = tool.parse_args([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                            'train_cfg.max_iters=5', 'train_dataloader.batch_size=1',
+                            'model.nonfinite_loss=skip', *small_eval(handco_root)])
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(tool.build_config(args))
+    runner.register_hook(Snapshot(), priority='LOWEST')
+    runner.train()
+    params2, step2, _ = snapshots[2]
+    params3, step3, out3 = snapshots[3]
+    assert all(torch.equal(a, b) for a, b in zip(params2, params3))  # step 3 skipped
+    assert step3 == step2 == 2  # Adam's step count did not move
+    assert float(out3['skipped_steps']) == 1 and 'loss' not in out3
+    params4, step4, out4 = snapshots[4]
+    assert step4 == 3 and not all(torch.equal(a, b) for a, b in zip(params3, params4))
+    assert math.isfinite(float(out4['loss'])) and float(out4['skipped_steps']) == 1
+    out = capsys.readouterr().out
+    assert 'non-finite training loss at iteration 3 (loss=nan' in out
+    assert 'step skipped (1 so far)' in out
+
+
+# -- invalid configs ----------------------------------------------------------------------------
+@pytest.mark.parametrize('option, message', [
+    ('model.loss.lambda_reg=-0.5', 'model.loss.lambda_reg=-0.5: must be a number >= 0'),
+    ('train_dataloader.dataset.offset_range=(3,1)',
+     'train_dataloader.dataset.offset_range=(3, 1): offset_range=(3, 1) holds no offset'),
+    ('train_dataloader.dataset.offset_range=(0,0)',
+     'train_dataloader.dataset.offset_range=(0, 0): offset_range=(0, 0) holds no offset'),
+    ('model.unet.image_size=30',
+     'model.unet.image_size=30: DenoisingUnet halves the resolution 2 times, so the size must '
+     'be a positive multiple of 4'),
+    ('model.prediction_type=score',
+     "model.prediction_type='score': must be one of ('eps', 'x0', 'v')"),
+    ('train_dataloader.dataset.data_root=/no/such/dir',
+     "train_dataloader.dataset.data_root='/no/such/dir': no such folder"),
+    ('train_dataloader.dataset.pair_mode=False',
+     'model.loss.lambda_reg=1.0 with train_dataloader.dataset.pair_mode=False: the regulariser '
+     'needs pairs'),
+    ('train_dataloader.batch_size=0', 'train_dataloader.batch_size=0: must be an integer >= 1'),
+    ('model.loss.space=latent', "model.loss.space='latent': must be one of ('output', 'x0')"),
+    ('model.nonfinite_loss=ignore',
+     "model.nonfinite_loss='ignore': must be one of ('stop', 'skip')"),
+    ('default_hooks.checkpoint.max_keep_ckpts=1',
+     'default_hooks.checkpoint.max_keep_ckpts=1: must be <= 0 (keep all) or >= 2'),
+])
+def test_invalid_config_values_stop_before_training(option, message, tmp_path):
+    opts = ['train_dataloader.dataset.generate_if_missing=None'] if 'data_root' in option else []
+    with pytest.raises(SystemExit) as e:
+        load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options', option,
+                                *opts])
+    assert message in str(e.value)
+    assert not os.listdir(tmp_path)  # nothing started
+
+
+def test_all_invalid_values_are_reported_at_once(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                                'model.loss.lambda_reg=-1', 'model.loss.weight=huber'])
+    assert 'model.loss.lambda_reg=-1' in str(e.value)
+    assert "model.loss.weight='huber': must be one of ('none', 'snr', 'min_snr')" in str(e.value)
+
+
+def test_an_odd_number_of_pairs_keeps_every_pair_whole(handco_root):
+    """batch_size counts pairs in pair mode: any size, odd too, holds whole pairs (there is
+    no per-frame batch that could split one)."""
+    from mmengine.runner import Runner
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    loader = cfg.train_dataloader
+    loader.update(batch_size=3, num_workers=0, persistent_workers=False)
+    loader.dataset.data_root = handco_root
+    batch = next(iter(Runner.build_dataloader(loader, seed=0)))
+    assert len(batch['inputs']) == 3 and batch['inputs'][0].shape[0] == 2
+    for s in batch['data_samples']:
+        a, b = s.metainfo['frame_inds']
+        assert a != b

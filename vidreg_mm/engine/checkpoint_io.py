@@ -1,0 +1,134 @@
+"""Checkpoint files: written atomically, read weights-only, errors that name the file.
+
+Importing vidreg_mm registers both with MMEngine:
+
+- ``AtomicLocalBackend`` (file backend ``'atomic_local'``, set in the configs'
+  ``default_hooks.checkpoint.backend_args``): MMEngine serialises a checkpoint in memory
+  and hands the bytes to its file backend, whose local ``put`` writes them in place; a kill
+  during that write leaves a truncated ``iter_N.pth``. This backend writes to a hidden
+  temporary file in the same folder, flushes it to disk and renames it over the target
+  (atomic on POSIX): a checkpoint path holds a complete file or nothing.
+- the loader of local paths (MMEngine's ``CheckpointLoader``, used by ``load_from``,
+  ``--resume``, ``tools/test.py`` and ``load_checkpoint``): ``torch.load`` with
+  ``weights_only=True`` (tensors and plain Python data only: nothing in a checkpoint file
+  can run code; our checkpoints need no allowlisted classes, see WeightsOnlyCheckpointHook),
+  and errors that name the file for a missing, truncated, corrupt or unsafe checkpoint.
+"""
+import contextlib
+import glob
+import os
+import os.path as osp
+import re
+import tempfile
+from typing import Optional
+
+import torch
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.logging import print_log
+from mmengine.runner import CheckpointLoader
+
+#: what --resume needs in a checkpoint (MMEngine's Runner.save_checkpoint writes them)
+TRAINING_KEYS = ('meta', 'state_dict', 'optimizer', 'message_hub')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used; the message names the file."""
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` never holds a partial file."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """MMEngine's local file backend whose writes are atomic (see the module docstring)."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write(str(filepath), obj)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        atomic_write(str(filepath), obj.encode(encoding))
+
+
+register_backend('atomic_local', AtomicLocalBackend, force=True)
+
+
+def load_local_checkpoint(filename: str, map_location=None):
+    """``torch.load(weights_only=True)`` of a local file, with errors naming it."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if _unsupported_global(str(e)):
+            raise CheckpointError(
+                f'refusing to load checkpoint {filename}: it holds objects other than '
+                'tensors and plain Python data, which could run code when unpickled '
+                f'(torch.load weights_only=True): {_unsupported_global(str(e))}') from None
+        raise CheckpointError(f'cannot read checkpoint {filename}: the file is truncated, '
+                              f'corrupt or not a torch checkpoint ({reason})') from None
+
+
+def _unsupported_global(message: str) -> Optional[str]:
+    """``GLOBAL module.name`` that torch's weights-only unpickler refused, if that failed."""
+    match = re.search(r'unsupported (?:global:? )?(GLOBAL \S+)', message, re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+
+def check_training_checkpoint(filename: str) -> dict:
+    """Load ``filename`` and check that it can be resumed from: an error naming the file
+    and the missing parts otherwise. Returns the checkpoint."""
+    checkpoint = load_local_checkpoint(filename, map_location='cpu')
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'cannot resume from {filename}: it holds a '
+                              f'{type(checkpoint).__name__}, not a training checkpoint')
+    missing = [k for k in TRAINING_KEYS if k not in checkpoint]
+    if not missing and 'iter' not in checkpoint['meta']:
+        missing = ["meta['iter']"]
+    if missing:
+        raise CheckpointError(
+            f'cannot resume from {filename}: not a training checkpoint of MMEngine\'s Runner '
+            f'(missing {", ".join(missing)}); to start a new run from its weights use '
+            f'--cfg-options load_from={filename}')
+    return checkpoint
+
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint that ``--resume`` without a path continues from: the one named in
+    ``<work_dir>/last_checkpoint``, or, where that file is missing, empty or names no file,
+    the newest ``iter_N.pth`` of the work dir (with a warning); None when there is none."""
+    last = osp.join(work_dir, 'last_checkpoint')
+    named = open(last).read().strip() if osp.isfile(last) else ''
+    if named and osp.isfile(named):
+        return named
+    ckpts = glob.glob(osp.join(work_dir, 'iter_*.pth'))
+    ckpts = sorted((int(m.group(1)), p) for p in ckpts
+                   if (m := re.fullmatch(r'iter_(\d+)\.pth', osp.basename(p))))
+    if named or osp.isfile(last):
+        print_log(f'{last} names {named!r}, which is not a file; '
+                  + (f'resuming from the newest checkpoint, {ckpts[-1][1]}' if ckpts
+                     else 'and the work dir has no iter_*.pth'), logger='current', level=30)
+    return ckpts[-1][1] if ckpts else None
