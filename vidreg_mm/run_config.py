@@ -42,16 +42,17 @@ def load_run_config(args: argparse.Namespace) -> Config:
 
 
 def setup_distributed(cfg: Config) -> None:
-    """Start the process group for a launched run (``cfg.launcher`` != 'none') on a machine
-    without GPUs: the gloo backend, and DDP without ``device_ids``.
+    """Start the process group of a torchrun-launched run (``--launcher pytorch``, as
+    tools/dist_train.sh does) on a machine without GPUs: the gloo backend, and DDP without
+    ``device_ids``.
 
     MMEngine's pytorch launcher calls ``torch.cuda.set_device`` and its DDP wrapper passes
     ``device_ids=[LOCAL_RANK]``; both fail without a GPU. On CPU the group is started here
     with gloo (whatever ``env_cfg.dist_cfg.backend`` says: NCCL needs GPUs), and the Runner
     then uses it as it is. With GPUs nothing changes: the config's backend (NCCL) is used.
     """
-    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
-        return
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return  # torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR, ...) is read here
     import torch.distributed as dist
     from mmengine.logging import print_log
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
