@@ -9,11 +9,11 @@ target defaults to its final value, and each run's speed-up is the reference's i
 the target divided by the run's. Writes ``convergence.png`` and ``convergence.json``.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+
+from vidreg_mm.convergence import read_curve, summarize
 
 
 def parse_args(argv=None):
@@ -24,42 +24,6 @@ def parse_args(argv=None):
     p.add_argument('--labels', nargs='+', help='one per work dir (default: folder names)')
     p.add_argument('--out-dir', default='.', help='where the PNG and JSON go')
     return p.parse_args(argv)
-
-
-def read_curve(work_dir: str, metric: str) -> Dict[int, float]:
-    """{iteration: value} of ``metric`` over every log of a run."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}')
-    curve = {}
-    for path in files:  # timestamps sort in time order: later logs win
-        with open(path) as f:
-            for line in f:
-                record = json.loads(line)
-                if metric in record:
-                    curve[int(record['step'])] = float(record[metric])
-    if not curve:
-        raise ValueError(f'{work_dir}: no record of {metric!r} in {files}')
-    return dict(sorted(curve.items()))
-
-
-def iterations_to(curve: Dict[int, float], target: float) -> Optional[int]:
-    """First logged iteration at which the metric is at or below ``target``."""
-    return next((step for step, value in curve.items() if value <= target), None)
-
-
-def summarize(curves: Dict[str, Dict[int, float]], target: Optional[float] = None) -> dict:
-    labels: List[str] = list(curves)
-    reference = curves[labels[0]]
-    if target is None:
-        target = reference[max(reference)]
-    iters = {label: iterations_to(curve, target) for label, curve in curves.items()}
-    ref_iters = iters[labels[0]]
-    speedup = {label: (ref_iters / it if it and ref_iters else None)
-               for label, it in iters.items()}
-    return dict(target=target, reference=labels[0], iterations_to_target=iters,
-                speedup=speedup, final={k: c[max(c)] for k, c in curves.items()},
-                curves={k: [[s, v] for s, v in c.items()] for k, c in curves.items()})
 
 
 def plot(summary: dict, metric: str, path: str):

@@ -1,0 +1,90 @@
+"""Ablation of the regulariser's options (docs/method.md) at a small budget.
+
+    python benchmarks/ablation.py            # about 35 minutes on 2 CPU cores
+
+Trains the temporal CPU recipe (configs/synthetic_hands_temporal_cpu.py) with one option
+changed at a time -- the regulariser's space, its weight w(t), lambda, the offset range and
+noise sharing -- and the baseline at equal frames per step, all with the same seed, and
+evaluates FID-train and FID-val at two points. Writes benchmarks/results/ablation.json and
+prints a Markdown table (docs/results.md). One seed per variant: read differences against
+the seed-to-seed spread that benchmarks/convergence.py reports.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import time
+
+from runs import ROOT, budget_options, curves, feature_extractor, machine, train
+
+TEMPORAL = 'configs/synthetic_hands_temporal_cpu.py'
+BASELINE = 'configs/synthetic_hands_baseline_cpu.py'
+# name -> (config, --cfg-options, what it changes); the first temporal entry is the default.
+VARIANTS = {
+    'baseline (lambda=0, single frames)': (BASELINE, []),
+    'default (output space, w=none, lambda=1, d in [-4,4], shared noise)': (TEMPORAL, []),
+    'space=x0': (TEMPORAL, ['model.loss.space=x0']),
+    'weight=snr': (TEMPORAL, ['model.loss.weight=snr']),
+    'weight=min_snr (gamma 5)': (TEMPORAL, ['model.loss.weight=min_snr']),
+    'lambda=0.3': (TEMPORAL, ['model.loss.lambda_reg=0.3']),
+    'lambda=3': (TEMPORAL, ['model.loss.lambda_reg=3.0']),
+    'offsets d in [-1,1]': (TEMPORAL, ['train_dataloader.dataset.offset_range=(-1,1)']),
+    'offsets d in [-12,12]': (TEMPORAL, ['train_dataloader.dataset.offset_range=(-12,12)']),
+    'independent noise': (TEMPORAL, ['model.loss.share_noise=False']),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--iters', type=int, default=400)
+    p.add_argument('--eval-interval', type=int, default=200)
+    p.add_argument('--fake-nums', type=int, default=128)
+    p.add_argument('--sample-steps', type=int, default=25, help='DDIM steps per sample')
+    p.add_argument('--data-root', help='a dataset folder instead of the synthetic hands')
+    p.add_argument('--only', nargs='+', help='variant names to run (default: all)')
+    p.add_argument('--work-dir', default='work_dirs/benchmarks/ablation')
+    p.add_argument('--out', default='benchmarks/results/ablation.json')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only}
+    common = budget_options(args.seed, args.iters, args.eval_interval, args.fake_nums,
+                            args.sample_steps, checkpoint_interval=args.iters,
+                            data_root=args.data_root)
+    rows, start = [], time.perf_counter()
+    for k, (name, (config, options)) in enumerate(variants.items()):
+        work_dir = osp.join(args.work_dir, f'v{k:02d}')
+        print(f'{name}:', flush=True)
+        seconds = train(config, work_dir, common + options, args.iters)
+        c = curves(work_dir)
+        rows.append(dict(name=name, config=config, cfg_options=options, work_dir=work_dir,
+                         train_seconds=round(seconds, 1),
+                         fid_train={str(s): v for s, v in c['FID-train/fid'].items()},
+                         fid_val={str(s): v for s, v in c['FID-val/fid'].items()},
+                         final={m: c[m][max(c[m])] for m in c}))
+    report = dict(command='python benchmarks/ablation.py ' + ' '.join(argv or []),
+                  seed=args.seed, iters=args.iters, eval_interval=args.eval_interval,
+                  fake_nums=args.fake_nums, sample_steps=args.sample_steps,
+                  feature_extractor=feature_extractor(TEMPORAL), machine=machine(),
+                  minutes=round((time.perf_counter() - start) / 60, 1), variants=rows)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(report, f, indent=2)
+    steps = sorted(int(s) for s in rows[0]['fid_train'])
+    head = ' | '.join(f'FID-train @{s} | FID-val @{s}' for s in steps)
+    print(f'\n| variant | {head} |\n|---|' + '---:|' * (2 * len(steps)))
+    for row in rows:
+        cells = ' | '.join(f"{row['fid_train'][str(s)]:.4f} | {row['fid_val'][str(s)]:.4f}"
+                           for s in steps)
+        print(f"| {row['name']} | {cells} |")
+    print(f'wrote {args.out}')
+    return report
+
+
+if __name__ == '__main__':
+    import sys
+    main(sys.argv[1:])

@@ -1,0 +1,94 @@
+"""What the training benchmarks share: run tools/train.py with a budget, read its curves.
+
+Each run is a subprocess of tools/train.py (MMEngine's Runner, exactly what a user runs) in
+its own work dir. A run whose log already reaches the budget is not repeated, so an
+interrupted benchmark continues where it stopped.
+"""
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+sys.path.insert(0, ROOT)
+
+from vidreg_mm.convergence import read_curves  # noqa: E402
+
+FID_METRICS = ['FID-train/fid', 'FID-val/fid']
+DIVERSITY_METRICS = [f'Diversity-{s}/{k}' for s in ('train', 'val')
+                     for k in ('precision', 'recall', 'coverage', 'pairwise_distance')]
+NUM_METRICS = 4  # FID-train, FID-val, Diversity-train, Diversity-val (configs/_base_/evaluation)
+
+
+def budget_options(seed: int, iters: int, eval_interval: int, fake_nums: int,
+                   sample_steps: int, checkpoint_interval: int,
+                   data_root: Optional[str] = None) -> List[str]:
+    """--cfg-options for a benchmark run of a CPU recipe."""
+    opts = [f'randomness.seed={seed}', f'train_cfg.max_iters={iters}',
+            f'train_cfg.val_interval={eval_interval}', f'model.num_sample_steps={sample_steps}',
+            f'default_hooks.checkpoint.interval={checkpoint_interval}',
+            'default_hooks.checkpoint.max_keep_ckpts=-1', 'default_hooks.logger.interval=50']
+    opts += [f'val_evaluator.metrics.{i}.fake_nums={fake_nums}' for i in range(NUM_METRICS)]
+    if data_root:
+        opts += [f'{split}_dataloader.dataset.data_root={data_root}'
+                 for split in ('train', 'val', 'test')]
+    return opts
+
+
+def finished(work_dir: str, iters: int) -> bool:
+    try:
+        return max(read_curves(work_dir, FID_METRICS[:1])[FID_METRICS[0]]) >= iters
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
+    """Train (or resume) one run unless it is complete; seconds it took (0 if skipped)."""
+    if finished(work_dir, iters):
+        print(f'  {work_dir}: complete, not repeated', flush=True)
+        return 0.0
+    os.makedirs(work_dir, exist_ok=True)
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
+           '--cfg-options', *options]
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        cmd.insert(3, '--resume')
+    start = time.perf_counter()
+    with open(osp.join(work_dir, 'train_stdout.log'), 'a') as log:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f'training failed ({proc.returncode}): see '
+                           f"{osp.join(work_dir, 'train_stdout.log')}\n{' '.join(cmd)}")
+    seconds = time.perf_counter() - start
+    print(f'  {work_dir}: {seconds / 60:.1f} min', flush=True)
+    return seconds
+
+
+def curves(work_dir: str) -> Dict[str, Dict[int, float]]:
+    return read_curves(work_dir, FID_METRICS + DIVERSITY_METRICS)
+
+
+def machine() -> dict:
+    return dict(platform=platform.platform(), processor=platform.processor() or None,
+                cpu_count=os.cpu_count(), torch=torch.__version__,
+                torch_threads=torch.get_num_threads(),
+                cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+
+
+def feature_extractor(config: str) -> str:
+    """The name the config's FID metrics log for their feature extractor."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import vidreg_mm  # noqa: F401  registers the modules
+    from vidreg_mm.evaluation.metrics import FrameFID
+    init_default_scope('mmagic')
+    metric = dict(Config.fromfile(config).val_evaluator.metrics[0])
+    metric.pop('type')
+    if metric.get('feature_extractor') is None:  # Inception: name it without loading it
+        return f"StyleGAN-Inception({osp.basename(metric.get('inception_path', ''))})"
+    return FrameFID(**metric).extractor_name
