@@ -111,8 +111,16 @@ def test_resume_after_kill_repeats_the_uninterrupted_losses(handco_root, tmp_pat
     # iterations 5..8 ran twice in `cut` (before the kill and after the resume): the
     # resumed run's records replace the first ones and equal the uninterrupted run's
     assert resumed == expected
-    ckpt = torch.load(cut / 'iter_8.pth')
-    assert ckpt['meta']['iter'] == 8 and ckpt['random_state']['world_size'] == 1
+    # and the runs end in the same state: weights, EMA weights, optimizer, LR schedule
+    ends = [torch.load(d / 'iter_8.pth') for d in (whole, cut)]
+    assert ends[1]['meta']['iter'] == 8 and ends[1]['random_state']['world_size'] == 1
+    for key in ('state_dict', 'ema_state_dict'):
+        assert ends[0][key].keys() == ends[1][key].keys()
+        assert all(torch.equal(ends[0][key][k], ends[1][key][k]) for k in ends[0][key])
+    moments = [e['optimizer']['state'] for e in ends]
+    assert all(torch.equal(moments[0][i]['exp_avg'], moments[1][i]['exp_avg'])
+               for i in moments[0])
+    assert ends[0]['param_schedulers'] == ends[1]['param_schedulers']
 
 
 # -- checkpoints --------------------------------------------------------------------------------
