@@ -25,8 +25,14 @@ def test_speedup_is_baseline_iterations_over_temporal_iterations_to_the_final_fi
     conv = load('convergence')
     base = {100: 9.0, 200: 6.0, 300: 5.0, 400: 4.0}
     temp = {100: 7.0, 200: 3.9, 300: 3.0, 400: 2.5}
-    assert conv.speedup(base, temp) == dict(target=4.0, baseline_iters=400, temporal_iters=200,
-                                            speedup=2.0)
+    assert conv.speedup(base, temp) == dict(
+        target=4.0, baseline_iters=400, temporal_iters=200, speedup=2.0,
+        baseline_iters_sustained=400, temporal_iters_sustained=200, speedup_sustained=2.0)
+    # a transient dip below the target counts as reached, not as reached for good
+    dip = {100: 3.5, 200: 4.5, 300: 3.8, 400: 3.0}
+    res = conv.speedup(base, dip)
+    assert res['temporal_iters'] == 100 and res['speedup'] == 4.0
+    assert res['temporal_iters_sustained'] == 300 and res['speedup_sustained'] == 400 / 300
     slow = {100: 9.5, 200: 8.0, 300: 6.0, 400: 4.5}
     assert conv.speedup(base, slow)['speedup'] is None  # never reaches it
     assert conv.mean_of([2.0, None, 1.0]) == 1.5 and conv.mean_of([None]) is None
@@ -46,7 +52,7 @@ def test_convergence_plot_shows_both_recipes_over_seeds(tmp_path):
     conv = load('convergence')
     curve = lambda scale: {'FID-train/fid': {'100': 4 * scale, '200': 3 * scale},  # noqa: E731
                            'FID-val/fid': {'100': 5 * scale, '200': 4 * scale}}
-    report = dict(seeds=[0, 1], speedup=1.5, feature_extractor='RandomConvFeatures(...)',
+    report = dict(seeds=[0, 1], speedup=1.5, speedup_sustained=None, feature_extractor='RandomConvFeatures(...)',
                   curves=dict(baseline={'0': curve(1.0), '1': curve(1.1)},
                               temporal={'0': curve(0.8), '1': curve(0.9)}))
     conv.plot(report, str(tmp_path / 'c.png'))

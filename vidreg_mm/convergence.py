@@ -34,9 +34,17 @@ def read_curve(work_dir: str, metric: str) -> Dict[int, float]:
     return read_curves(work_dir, [metric])[metric]
 
 
-def iterations_to(curve: Dict[int, float], target: float) -> Optional[int]:
-    """First logged iteration at which the metric is at or below ``target``."""
-    return next((step for step, value in curve.items() if value <= target), None)
+def iterations_to(curve: Dict[int, float], target: float,
+                  sustained: bool = False) -> Optional[int]:
+    """First logged iteration at which the metric is at or below ``target``; with
+    ``sustained``, the first from which it stays there at every later evaluation (early
+    curves of diffusion training are not monotone: a transient dip is not convergence)."""
+    steps = list(curve)
+    for k, step in enumerate(steps):
+        if curve[step] <= target and (not sustained or
+                                      all(curve[s] <= target for s in steps[k:])):
+            return step
+    return None
 
 
 def summarize(curves: Dict[str, Dict[int, float]], target: Optional[float] = None) -> dict:
