@@ -175,7 +175,8 @@ def main(argv=None):
                                           for s in per_seed),
         speedup_per_seed=per_seed, final=final, final_mean=final_mean,
         gradient_variance=grad, curves=all_curves, machine=machine(),
-        train_seconds=seconds, minutes=round((time.perf_counter() - start) / 60, 1))
+        train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1),
+        minutes=round((time.perf_counter() - start) / 60, 1))
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(report, f, indent=2)

@@ -48,10 +48,12 @@ def finished(work_dir: str, iters: int) -> bool:
 
 
 def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
-    """Train (or resume) one run unless it is complete; seconds it took (0 if skipped)."""
+    """Train (or resume) one run unless it is complete; the seconds its training took (kept
+    in ``<work_dir>/benchmark_seconds.txt``, so a complete run reports them again)."""
+    record = osp.join(work_dir, 'benchmark_seconds.txt')
     if finished(work_dir, iters):
         print(f'  {work_dir}: complete, not repeated', flush=True)
-        return 0.0
+        return float(open(record).read()) if osp.isfile(record) else 0.0
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
            '--cfg-options', *options]
@@ -64,6 +66,8 @@ def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
         raise RuntimeError(f'training failed ({proc.returncode}): see '
                            f"{osp.join(work_dir, 'train_stdout.log')}\n{' '.join(cmd)}")
     seconds = time.perf_counter() - start
+    with open(record, 'w') as f:
+        f.write(f'{seconds:.1f}\n')
     print(f'  {work_dir}: {seconds / 60:.1f} min', flush=True)
     return seconds
 
