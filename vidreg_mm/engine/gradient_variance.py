@@ -42,17 +42,34 @@ def model_loss(model) -> Callable[[dict], Tensor]:
     return loss_fn
 
 
+def rng_state(host_streams: bool = True) -> dict:
+    """torch's CPU generator, every CUDA device's (where CUDA is available) and, with
+    ``host_streams``, Python's and NumPy's global generators."""
+    state = dict(torch=torch.get_rng_state())
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    if host_streams:
+        state.update(python=random.getstate(), numpy=np.random.get_state())
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore the generators held in ``state`` (from :func:`rng_state`)."""
+    torch.set_rng_state(state['torch'])
+    if state.get('cuda') is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+    if 'python' in state:
+        random.setstate(state['python'])
+    if 'numpy' in state:
+        np.random.set_state(state['numpy'])
+
+
 @contextmanager
 def preserved_rng_state():
     """Leave Python's, NumPy's and torch's generators as they were: measuring must not change
     the training run's random stream."""
-    py, np_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    state = rng_state()
     try:
         yield
     finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.set_rng_state(torch_state)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
+        set_rng_state(state)

@@ -1,28 +1,13 @@
 """Random state that survives a resume and is not disturbed by evaluation."""
 from typing import List, Optional
 
-import torch
 from mmagic.registry import HOOKS
 from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ..gradient_variance import preserved_rng_state
-
-
-def torch_rng_state() -> dict:
-    """torch's CPU generator and, where CUDA is in use, every device's generator."""
-    state = dict(torch=torch.get_rng_state())
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_torch_rng_state(state: dict) -> None:
-    torch.set_rng_state(state['torch'])
-    if state.get('cuda') is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+from ..gradient_variance import rng_state, set_rng_state
 
 
 @HOOKS.register_module()
@@ -68,7 +53,8 @@ class RandomStateHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if self._checkpoint_due(runner):  # on every rank: the gather is collective
-            self._captured = dict(iter=runner.iter + 1, ranks=self._gather(torch_rng_state()))
+            self._captured = dict(iter=runner.iter + 1,
+                                 ranks=self._gather(rng_state(host_streams=False)))
 
     @staticmethod
     def _gather(state: dict) -> List[dict]:
@@ -84,7 +70,7 @@ class RandomStateHook(Hook):
                           'rank, not saved (a resume starts a fresh random stream)',
                           logger='current', level=30)
                 return
-            self._captured = dict(iter=it, ranks=[torch_rng_state()])
+            self._captured = dict(iter=it, ranks=[rng_state(host_streams=False)])
         checkpoint['random_state'] = dict(world_size=world_size,
                                           ranks=self._captured['ranks'])
 
@@ -105,7 +91,7 @@ class RandomStateHook(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self._pending is not None:
-            set_torch_rng_state(self._pending)
+            set_rng_state(self._pending)
             self._pending = None
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -116,13 +102,12 @@ class RandomStateHook(Hook):
             model.restart_sample_seeds()
 
     def before_val(self, runner):
-        self._val_state = preserved_rng_state()
-        self._val_state.__enter__()
+        self._val_state = rng_state()
         self._restart_samples(runner)
 
     def after_val(self, runner):
         if self._val_state is not None:
-            self._val_state.__exit__(None, None, None)
+            set_rng_state(self._val_state)
             self._val_state = None
 
     def before_test(self, runner):
