@@ -193,26 +193,25 @@ class TemporalDiffusionModel(BaseModel):
         """MMEngine's sum of the loss terms, checked for NaN and infinity before backward
         (``nonfinite_loss``). Runs in MMEngine's train_step and in its DDP wrapper's alike."""
         loss, log_vars = super().parse_losses(losses)
-        bad = ~torch.isfinite(loss.detach())
+        here = not bool(torch.isfinite(loss.detach()))
+        bad = torch.tensor(int(here), device=loss.device)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            bad = bad.to(torch.int32)
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank stops or skips
-        if not bool(bad):
+        if not bad.item():
             if self.skipped_steps:
                 log_vars['skipped_steps'] = torch.tensor(float(self.skipped_steps))
             return loss, log_vars
         iteration = MessageHub.get_current_instance().get_info('iter', 0) + 1
         terms = ', '.join(f'{k}={float(v):.6g}' for k, v in log_vars.items())
-        where = ('' if torch.isfinite(loss.detach()) else f' ({terms})')
+        what = (f'non-finite training loss at iteration {iteration} '
+                + (f'({terms})' if here else 'on another rank'))
         if self.nonfinite_loss == 'stop':
             raise FloatingPointError(
-                f'non-finite training loss at iteration {iteration}{where or " on another rank"}'
-                '; stopped before the optimizer step, so the last checkpoint is unaffected '
-                "(set model.nonfinite_loss='skip' to skip such steps instead)")
+                f'{what}; stopped before the optimizer step, so the last checkpoint is '
+                "unaffected (set model.nonfinite_loss='skip' to skip such steps instead)")
         self.skipped_steps += 1
-        print_log(f'non-finite training loss at iteration {iteration}'
-                  f'{where or " on another rank"}: step skipped '
-                  f'({self.skipped_steps} so far)', logger='current', level=30)
+        print_log(f'{what}: step skipped ({self.skipped_steps} so far)', logger='current',
+                  level=30)
         self._skip_next_step()
         # a zero loss that reaches every parameter: backward (and DDP's gradient reduction)
         # run as usual, with exact zeros; the optimizer step is then skipped
