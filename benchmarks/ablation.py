@@ -1,6 +1,6 @@
 """Ablation of the regulariser's options (docs/method.md) at a small budget.
 
-    python benchmarks/ablation.py            # about 35 minutes on 2 CPU cores
+    python -m benchmarks.ablation            # about 35 minutes on 2 CPU cores
 
 Trains the temporal CPU recipe (configs/synthetic_hands_temporal_cpu.py) with one option
 changed at a time -- the regulariser's space, its weight w(t), lambda, the offset range and
@@ -15,23 +15,36 @@ import os
 import os.path as osp
 import time
 
-from runs import ROOT, budget_options, curves, feature_extractor, machine, train
+from mmengine.config import Config
+
+from vidreg_mm.models.losses.temporal_reg_loss import SPACES, WEIGHTS
+
+from .runs import ROOT, budget_options, curves, feature_extractor, machine, train
 
 TEMPORAL = 'configs/synthetic_hands_temporal_cpu.py'
 BASELINE = 'configs/synthetic_hands_baseline_cpu.py'
-# name -> (config, --cfg-options, what it changes); the first temporal entry is the default.
-VARIANTS = {
-    'baseline (lambda=0, single frames)': (BASELINE, []),
-    'default (output space, w=none, lambda=1, d in [-4,4], shared noise)': (TEMPORAL, []),
-    'space=x0': (TEMPORAL, ['model.loss.space=x0']),
-    'weight=snr': (TEMPORAL, ['model.loss.weight=snr']),
-    'weight=min_snr (gamma 5)': (TEMPORAL, ['model.loss.weight=min_snr']),
-    'lambda=0.3': (TEMPORAL, ['model.loss.lambda_reg=0.3']),
-    'lambda=3': (TEMPORAL, ['model.loss.lambda_reg=3.0']),
-    'offsets d in [-1,1]': (TEMPORAL, ['train_dataloader.dataset.offset_range=(-1,1)']),
-    'offsets d in [-12,12]': (TEMPORAL, ['train_dataloader.dataset.offset_range=(-12,12)']),
-    'independent noise': (TEMPORAL, ['model.loss.share_noise=False']),
-}
+
+
+def variants() -> dict:
+    """name -> (config, --cfg-options): the baseline, the temporal recipe as configured (its
+    label states its current options), and each option changed alone."""
+    cfg = Config.fromfile(osp.join(ROOT, TEMPORAL))
+    loss, (d_min, d_max) = cfg.model.loss, cfg.train_dataloader.dataset.offset_range
+    noise = 'shared' if loss.share_noise else 'independent'
+    reference = (f'recipe ({loss.space} space, w={loss.weight}, lambda={loss.lambda_reg:g}, '
+                 f'd in [{d_min},{d_max}], {noise} noise)')
+    table = {'baseline (lambda=0, single frames)': (BASELINE, []), reference: (TEMPORAL, [])}
+    table.update({f'space={v}': (TEMPORAL, [f'model.loss.space={v}'])
+                  for v in SPACES if v != loss.space})
+    table.update({f'weight={v}' + (' (gamma 5)' if v == 'min_snr' else ''):
+                  (TEMPORAL, [f'model.loss.weight={v}']) for v in WEIGHTS if v != loss.weight})
+    table.update({f'lambda={v:g}': (TEMPORAL, [f'model.loss.lambda_reg={v}'])
+                  for v in (0.3 * loss.lambda_reg, 3.0 * loss.lambda_reg)})
+    table.update({f'offsets d in [{-k},{k}]': (TEMPORAL, [
+        f'train_dataloader.dataset.offset_range=({-k},{k})']) for k in (1, 12)})
+    table[f"{'independent' if loss.share_noise else 'shared'} noise"] = (
+        TEMPORAL, [f'model.loss.share_noise={not loss.share_noise}'])
+    return table
 
 
 def parse_args(argv=None):
@@ -51,12 +64,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
-    variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only}
+    chosen = {k: v for k, v in variants().items() if not args.only or k in args.only}
     common = budget_options(args.seed, args.iters, args.eval_interval, args.fake_nums,
                             args.sample_steps, checkpoint_interval=args.iters,
                             data_root=args.data_root)
     rows, start = [], time.perf_counter()
-    for k, (name, (config, options)) in enumerate(variants.items()):
+    for k, (name, (config, options)) in enumerate(chosen.items()):
         work_dir = osp.join(args.work_dir, f'v{k:02d}')
         print(f'{name}:', flush=True)
         seconds = train(config, work_dir, common + options, args.iters)
@@ -66,7 +79,7 @@ def main(argv=None):
                          fid_train={str(s): v for s, v in c['FID-train/fid'].items()},
                          fid_val={str(s): v for s, v in c['FID-val/fid'].items()},
                          final={m: c[m][max(c[m])] for m in c}))
-    report = dict(command='python benchmarks/ablation.py ' + ' '.join(argv or []),
+    report = dict(command='python -m benchmarks.ablation ' + ' '.join(argv or []),
                   seed=args.seed, iters=args.iters, eval_interval=args.eval_interval,
                   fake_nums=args.fake_nums, sample_steps=args.sample_steps,
                   feature_extractor=feature_extractor(TEMPORAL), machine=machine(),

@@ -1,7 +1,7 @@
 """Convergence of the temporal recipe against the baseline: FID-train, FID-val and diversity
 against iterations, over seeds; gradient variance at several points of training.
 
-    python benchmarks/convergence.py          # about an hour on 2 CPU cores
+    python -m benchmarks.convergence          # about an hour on 2 CPU cores
 
 Trains configs/synthetic_hands_baseline_cpu.py (32 single frames per step, lambda = 0) and
 configs/synthetic_hands_temporal_cpu.py (16 pairs = 32 frames per step) for each seed, with
@@ -28,10 +28,10 @@ import subprocess
 import sys
 import time
 
-from runs import (DIVERSITY_METRICS, FID_METRICS, ROOT, budget_options, curves,
-                  feature_extractor, machine, train)
-
 from vidreg_mm.convergence import iterations_to
+
+from .runs import (DIVERSITY_METRICS, FID_METRICS, ROOT, budget_options, curves,
+                   feature_extractor, machine, train)
 
 RECIPES = ('baseline', 'temporal')
 
@@ -162,7 +162,7 @@ def main(argv=None):
     print('gradient variance:', flush=True)
     grad = grad_variance(args, configs, runs_seed0)
     report = dict(
-        command='python benchmarks/convergence.py ' + ' '.join(argv or []),
+        command='python -m benchmarks.convergence ' + ' '.join(argv or []),
         configs=configs, data_root=args.data_root or 'data/synthetic_hands (generated)',
         seeds=args.seeds, iters=args.iters, eval_interval=args.eval_interval,
         fake_nums=args.fake_nums, sample_steps=args.sample_steps,

@@ -5,7 +5,7 @@ files (one per clip), then times MMEngine dataloaders (``Runner.build_dataloader
 worker) that decode pairs and resize them to ``--size`` px. Prints one line per source and
 writes the figures as JSON.
 
-    .venv/bin/python benchmarks/loader_throughput.py
+    python -m benchmarks.loader_throughput
 """
 import argparse
 import json
@@ -80,14 +80,14 @@ def main():
     from vidreg_mm.datasets import generate_synthetic_hands
     init_default_scope('mmagic')
     cameras = 2
-    results = dict(command='.venv/bin/python benchmarks/loader_throughput.py',
+    results = dict(command='python -m benchmarks.loader_throughput',
                    machine=f'{platform.machine()}, {os.cpu_count()} cores',
                    src_size=args.src_size, size=args.size, batch_size=args.batch_size,
                    num_workers=1, pairs_per_second={})
     with tempfile.TemporaryDirectory() as tmp:
         handco = osp.join(tmp, 'handco')
         generate_synthetic_hands(handco, num_sequences=args.sequences, num_cameras=cameras,
-                                 num_frames=args.frames, size=args.src_size, val_fraction=0.2)
+                                 clip_length=args.frames, size=args.src_size, val_fraction=0.2)
         videos = osp.join(tmp, 'videos')
         write_mp4s(handco, videos, cameras)
         for name, root, split in (('handco_jpeg', handco, 'all'), ('mp4', videos, 'train')):

@@ -14,15 +14,15 @@ from typing import Dict, List, Optional
 
 import torch
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-sys.path.insert(0, ROOT)
+from vidreg_mm.convergence import read_curves
 
-from vidreg_mm.convergence import read_curves  # noqa: E402
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 FID_METRICS = ['FID-train/fid', 'FID-val/fid']
 DIVERSITY_METRICS = [f'Diversity-{s}/{k}' for s in ('train', 'val')
                      for k in ('precision', 'recall', 'coverage', 'pairwise_distance')]
-NUM_METRICS = 4  # FID-train, FID-val, Diversity-train, Diversity-val (configs/_base_/evaluation)
+#: the metrics of configs/_base_/evaluation/fid.py, by name
+METRIC_NAMES = ('fid_train', 'fid_val', 'diversity_train', 'diversity_val')
 
 
 def budget_options(seed: int, iters: int, eval_interval: int, fake_nums: int,
@@ -33,7 +33,7 @@ def budget_options(seed: int, iters: int, eval_interval: int, fake_nums: int,
             f'train_cfg.val_interval={eval_interval}', f'model.num_sample_steps={sample_steps}',
             f'default_hooks.checkpoint.interval={checkpoint_interval}',
             'default_hooks.checkpoint.max_keep_ckpts=-1', 'default_hooks.logger.interval=50']
-    opts += [f'val_evaluator.metrics.{i}.fake_nums={fake_nums}' for i in range(NUM_METRICS)]
+    opts += [f'val_evaluator.metrics.{name}.fake_nums={fake_nums}' for name in METRIC_NAMES]
     if data_root:
         opts += [f'{split}_dataloader.dataset.data_root={data_root}'
                  for split in ('train', 'val', 'test')]
@@ -91,7 +91,7 @@ def feature_extractor(config: str) -> str:
     import vidreg_mm  # noqa: F401  registers the modules
     from vidreg_mm.evaluation.metrics import FrameFID
     init_default_scope('mmagic')
-    metric = dict(Config.fromfile(config).val_evaluator.metrics[0])
+    metric = dict(Config.fromfile(config).val_evaluator.metrics.fid_train)
     metric.pop('type')
     if metric.get('feature_extractor') is None:  # Inception: name it without loading it
         return f"StyleGAN-Inception({osp.basename(metric.get('inception_path', ''))})"

@@ -1,6 +1,6 @@
 """Wall time per training step, temporal recipe against baseline at equal frames per step.
 
-    python benchmarks/step_overhead.py            # about 2 minutes on 2 CPU cores
+    python -m benchmarks.step_overhead            # about 2 minutes on 2 CPU cores
 
 Builds the model of each config (the same network, the same initial weights) with its own
 optimizer wrapper, takes one batch from each config's training loader (16 pairs against 32
@@ -27,12 +27,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-sys.path.insert(0, ROOT)
+import vidreg_mm  # noqa: F401  registers the modules
 
-import vidreg_mm  # noqa: E402,F401  registers the modules
-
-from runs import machine  # noqa: E402
+from .runs import ROOT, machine
 
 
 def parse_args(argv=None):
@@ -91,7 +88,7 @@ def main(argv=None):
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med['temporal'] / med['baseline']
     report = dict(
-        command='python benchmarks/step_overhead.py ' + ' '.join(argv or []),
+        command='python -m benchmarks.step_overhead ' + ' '.join(argv or []),
         configs=dict(temporal=args.temporal_config, baseline=args.baseline_config),
         frames_per_step=frames['temporal'], warmup=args.warmup, rounds=args.rounds,
         median_seconds=med, mean_seconds={n: statistics.fmean(t) for n, t in times.items()},

@@ -11,7 +11,17 @@ _base_ = [
     './_base_/default_runtime.py'
 ]
 
+# 128 px: the resolution of the pipeline and of the model, set once here.
 resolution = 128
+frame_pipeline = [
+    dict(type='LoadClipFrames', on_broken='skip'),
+    dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),
+    dict(type='PackFrames'),
+]
+train_dataloader = dict(dataset=dict(pipeline=frame_pipeline))  # 32 pairs per GPU (handco.py)
+val_dataloader = dict(dataset=dict(pipeline=frame_pipeline))
+test_dataloader = val_dataloader
+
 model = dict(
     unet=dict(
         image_size=resolution,
@@ -23,30 +33,22 @@ model = dict(
         dropout=0.1,
         norm_cfg=dict(type='GN', num_groups=32)))
 
-train_dataloader = dict(batch_size=32, num_workers=8)  # pairs per GPU
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
 train_cfg = dict(max_iters=200000, val_interval=10000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=5000)]
 
 # Inception FID (10k generated samples) against the train and val frames every 10k steps;
 # the Inception file must be local (docs/evaluation.md). Real statistics are cached.
-inception = 'checkpoints/inception-2015-12-05.pt'
-val_evaluator = dict(metrics=[
-    dict(type='FrameFID', prefix='FID-train', real_split='train', fake_nums=10000,
-         inception_path=inception, inception_pkl='work_dirs/fid_stats/handco_train_128.pkl'),
-    dict(type='FrameFID', prefix='FID-val', fake_nums=10000, inception_path=inception,
-         inception_pkl='work_dirs/fid_stats/handco_val_128.pkl'),
-    dict(type='FrameDiversity', prefix='Diversity-train', real_split='train', fake_nums=10000,
-         real_nums=10000, inception_path=inception),
-    dict(type='FrameDiversity', prefix='Diversity-val', fake_nums=10000, real_nums=10000,
-         inception_path=inception),
-])
+inception = dict(feature_extractor=None, inception_path='checkpoints/inception-2015-12-05.pt')
+val_evaluator = dict(metrics=dict(
+    fid_train=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_train_128.pkl',
+                   **inception),
+    fid_val=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_val_128.pkl',
+                 **inception),
+    diversity_train=dict(fake_nums=10000, **inception),
+    diversity_val=dict(fake_nums=10000, **inception)))
 test_evaluator = val_evaluator
 
-default_hooks = dict(checkpoint=dict(interval=10000, max_keep_ckpts=5))
-custom_hooks = [
-    dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
-    dict(type='SampleGridHook', interval=10000, num_samples=64, num_steps=100, sampler='ddim'),
-    dict(type='WeightsOnlyCheckpointHook'),
-    dict(type='RandomStateHook'),
-]
+default_hooks = dict(
+    checkpoint=dict(interval=10000, max_keep_ckpts=5),
+    sample_grid=dict(interval=10000, num_samples=64, num_steps=100))

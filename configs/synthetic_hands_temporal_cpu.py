@@ -7,6 +7,7 @@ _base_ = [
     './_base_/default_runtime.py'
 ]
 
+model = dict(unet=dict(image_size=_base_.resolution))  # 32 px, the data's resolution
 train_dataloader = dict(batch_size=16, num_workers=1)  # 16 pairs = 32 frames per step
 train_cfg = dict(max_iters=1500, val_interval=1500)  # FID-train and FID-val at the end
 # A small network on a short budget: lr 1e-3 gave clearly cleaner samples after 1500 steps than
@@ -15,26 +16,15 @@ optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100)]
 
 # 256 generated samples (50 DDIM steps), shared by FID and diversity (precision, recall,
-# coverage) against the train and the val frames.
-fid_extractor = dict(type='RandomConvFeatures', seed=0, input_size=64)
-val_evaluator = dict(metrics=[
-    dict(type='FrameFID', prefix='FID-train', real_split='train', fake_nums=256,
-         feature_extractor=fid_extractor),
-    dict(type='FrameFID', prefix='FID-val', fake_nums=256, feature_extractor=fid_extractor),
-    dict(type='FrameDiversity', prefix='Diversity-train', real_split='train', fake_nums=256,
-         feature_extractor=fid_extractor),
-    dict(type='FrameDiversity', prefix='Diversity-val', fake_nums=256,
-         feature_extractor=fid_extractor),
-])
+# coverage) against the train and the val frames; diversity against all real frames.
+val_evaluator = dict(metrics=dict(
+    fid_train=dict(fake_nums=256), fid_val=dict(fake_nums=256),
+    diversity_train=dict(fake_nums=256, real_nums=-1),
+    diversity_val=dict(fake_nums=256, real_nums=-1)))
 test_evaluator = val_evaluator
 
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=500, max_keep_ckpts=2))
-custom_hooks = [
-    dict(type='EMAHook', momentum=0.005, priority='ABOVE_NORMAL'),  # ~200-iteration horizon
-    dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50, sampler='ddim'),
-    dict(type='WeightsOnlyCheckpointHook'),
-    dict(type='RandomStateHook'),
-]
+    checkpoint=dict(interval=500, max_keep_ckpts=2),
+    ema=dict(momentum=0.005))  # ~200-iteration horizon
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

@@ -1,3 +1,4 @@
+import importlib.util
 import os.path as osp
 import shutil
 
@@ -10,7 +11,18 @@ from vidreg_mm.datasets import generate_synthetic_hands
 
 init_default_scope('mmagic')  # as the Runner does from a config's default_scope
 
-TINY = dict(num_sequences=4, num_cameras=2, num_frames=6, size=32, val_fraction=0.25, seed=3)
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+
+def load_tool(path: str):
+    """A command-line tool of the repository (``'tools/train.py'``) as a module."""
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+TINY = dict(num_sequences=4, num_cameras=2, clip_length=6, size=32, val_fraction=0.25, seed=3)
 
 
 @pytest.fixture(scope='session')
@@ -53,7 +65,7 @@ def mmlog():
 
 def clip_frames(handco_root, seq, cam):
     folder = osp.join(handco_root, 'rgb', f'{seq:04d}', f'cam{cam}')
-    return [cv2.imread(osp.join(folder, f'{t:08d}.jpg')) for t in range(TINY['num_frames'])]
+    return [cv2.imread(osp.join(folder, f'{t:08d}.jpg')) for t in range(TINY['clip_length'])]
 
 
 def write_video(path, frames, fps=10):

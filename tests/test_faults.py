@@ -10,8 +10,10 @@ import sys
 
 import pytest
 import torch
+from mmengine.hooks import Hook
 
-from tests.test_train_runner import ROOT, load_train_tool, small_eval
+from .conftest import ROOT, load_tool
+from .test_train_runner import METRICS, load_train_tool, small_eval
 
 CONFIG = osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')
 PYTHON = sys.executable
@@ -69,7 +71,7 @@ def test_two_processes_train_on_gloo_and_evaluate_like_one(handco_root, tmp_path
         assert a != b and abs(a - b) <= 4
 
     # FID and diversity: 2 processes gather the samples and real features of 1 process
-    test_opts = ['test_evaluator.metrics.%d.fake_nums=10' % k for k in range(4)]
+    test_opts = [f'test_evaluator.metrics.{name}.fake_nums=10' for name in METRICS]
     test_opts += [o for o in small_eval(handco_root) if 'fake_nums' not in o]
     proc = run(['bash', 'tools/dist_test.sh', CONFIG, str(work / 'iter_6.pth'), '2',
                 '--work-dir', str(tmp_path / 't2'), '--out', str(tmp_path / 'two.json'),
@@ -204,13 +206,46 @@ def test_truncated_foreign_and_unsafe_checkpoints_are_refused(handco_root, tmp_p
     # tools/test.py and any load through MMEngine's CheckpointLoader alike
     spec_args = [CONFIG, str(truncated), '--work-dir', str(tmp_path / 't'), '--cfg-options',
                  *small_eval(handco_root)]
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools',
-                                                                       'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/test.py')
     with pytest.raises(SystemExit, match=f'cannot read checkpoint {truncated}'):
         tool.main(spec_args)
+
+
+def test_an_older_openmmlab_checkpoint_loads_only_by_explicit_opt_in(handco_root, tmp_path):
+    """A checkpoint as MMEngine writes it without WeightsOnlyCheckpointHook (HistoryBuffer
+    objects, numpy values) is refused, and the refusal says how to allow it by name; doing
+    what it says (for a file one trusts) resumes the run."""
+    import re
+
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    load_train_tool().main([CONFIG, '--work-dir', str(tmp_path / 'run'), '--cfg-options',
+                            'train_cfg.max_iters=2', 'train_dataloader.batch_size=1',
+                            *small_eval(handco_root)])
+    ckpt = torch.load(tmp_path / 'run' / 'iter_2.pth')
+    hub = ckpt['message_hub']
+    hub['log_scalars'] = {k: HistoryBuffer(np.array(v['log']), np.array(v['count']),
+                                           v['max_length'])
+                          for k, v in hub['log_scalars'].items()}
+    ckpt['meta']['seed'] = np.int64(ckpt['meta']['seed'])
+    older = tmp_path / 'older.pth'
+    torch.save(ckpt, older)
+    opts = [*small_eval(handco_root), 'train_cfg.max_iters=3', 'train_dataloader.batch_size=1']
+    allowed = []
+    for _ in range(4):  # each refusal names what the file holds, as far as torch can tell
+        try:
+            runner = load_train_tool().main([
+                CONFIG, '--work-dir', str(tmp_path / 'resumed'), '--resume', str(older),
+                '--cfg-options', *opts, *allowed])
+            break
+        except SystemExit as e:
+            assert f'refusing to load checkpoint {older}' in str(e)
+            allowed = [re.search(r'"(default_hooks\.weights_only\.safe_globals=\S+)"',
+                                 str(e)).group(1)]
+    else:
+        pytest.fail('the opt-in the message suggests did not load the file')
+    assert allowed and 'mmengine.logging.history_buffer.HistoryBuffer' in allowed[0]
+    assert runner.iter == 3
 
 
 # -- non-finite losses --------------------------------------------------------------------------
@@ -231,8 +266,9 @@ def nan_at(monkeypatch, iterations):
 
 def test_nan_loss_stops_with_its_iteration(handco_root, tmp_path, monkeypatch):
     nan_at(monkeypatch, {3})
-    with pytest.raises(FloatingPointError, match='non-finite training loss at iteration 3 '
-                       r'\(loss=nan, loss_simple=nan'):
+    with pytest.raises(FloatingPointError, match=r'non-finite training loss at iteration 3 '
+                       r"\(loss=nan\); stopped before the optimizer step.*"
+                       r"optim_wrapper.nonfinite_loss='skip'"):
         load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
                                 'train_cfg.max_iters=6', 'train_dataloader.batch_size=1',
                                 'default_hooks.checkpoint.interval=2', *small_eval(handco_root)])
@@ -240,80 +276,140 @@ def test_nan_loss_stops_with_its_iteration(handco_root, tmp_path, monkeypatch):
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
+class Snapshot(Hook):
+    """After each iteration: parameters, Adam's step count, the skip count and the outputs."""
+
+    def __init__(self, snapshots: dict):
+        self.snapshots = snapshots
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        state = runner.optim_wrapper.optimizer.state_dict()['state']
+        self.snapshots[runner.iter + 1] = (
+            [p.detach().clone() for p in runner.model.parameters()],
+            int(next(iter(state.values()))['step']) if state else 0,
+            runner.optim_wrapper.skipped_steps, dict(outputs))
+
+
 def test_nan_loss_skip_leaves_parameters_and_optimizer_untouched(handco_root, tmp_path,
                                                                  monkeypatch, capsys):
-    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
 
     snapshots = {}
-
-    class Snapshot(Hook):
-        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            opt = runner.optim_wrapper.optimizer
-            snapshots[runner.iter + 1] = (
-                [p.detach().clone() for p in runner.model.parameters()],
-                int(next(iter(opt.state_dict()['state'].values()))['step']), dict(outputs))
-
     nan_at(monkeypatch, {3})
     tool = load_train_tool()
     args = tool.parse_args([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
                             'train_cfg.max_iters=5', 'train_dataloader.batch_size=1',
-                            'model.nonfinite_loss=skip', *small_eval(handco_root)])
-    from mmengine.runner import Runner
+                            'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+                            'optim_wrapper.nonfinite_loss=skip', *small_eval(handco_root)])
     runner = Runner.from_cfg(tool.build_config(args))
-    runner.register_hook(Snapshot(), priority='LOWEST')
+    runner.register_hook(Snapshot(snapshots), priority='LOWEST')
     runner.train()
-    params2, step2, _ = snapshots[2]
-    params3, step3, out3 = snapshots[3]
+    params2, step2, skipped2, _ = snapshots[2]
+    params3, step3, skipped3, out3 = snapshots[3]
     assert all(torch.equal(a, b) for a, b in zip(params2, params3))  # step 3 skipped
-    assert step3 == step2 == 2  # Adam's step count did not move
-    assert float(out3['skipped_steps']) == 1 and 'loss' not in out3
-    params4, step4, out4 = snapshots[4]
+    assert step3 == step2 == 2 and (skipped2, skipped3) == (0, 1)  # Adam did not move
+    assert math.isnan(float(out3['loss'].detach()))  # the log says what happened at step 3
+    params4, step4, skipped4, out4 = snapshots[4]
     assert step4 == 3 and not all(torch.equal(a, b) for a, b in zip(params3, params4))
-    assert math.isfinite(float(out4['loss'])) and float(out4['skipped_steps']) == 1
+    assert math.isfinite(float(out4['loss'])) and skipped4 == 1
+    assert [r.get('skipped_steps') for r in losses_records(tmp_path)][2:] == [1, 1, 1]
     out = capsys.readouterr().out
-    assert 'non-finite training loss at iteration 3 (loss=nan' in out
-    assert 'step skipped (1 so far)' in out
+    assert 'non-finite training loss at iteration 3 (loss=nan): step skipped (1 so far)' in out
+
+
+def losses_records(work_dir):
+    return [r for stamp in sorted(os.listdir(work_dir))
+            if osp.isfile(osp.join(work_dir, stamp, 'vis_data', 'scalars.json'))
+            for r in map(json.loads, open(osp.join(work_dir, stamp, 'vis_data',
+                                                   'scalars.json'))) if 'loss' in r]
+
+
+def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
+    """The AMP variant (loss scaler and autocast of MMEngine's AmpOptimWrapper) skips a NaN
+    step the same way; a rank whose own loss is finite skips when another rank's is not."""
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    from mmagic.registry import OPTIM_WRAPPERS
+
+    from vidreg_mm.engine import optim_wrapper as ow
+    from mmengine.logging import MessageHub
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)  # CPU here
+    MessageHub.get_instance('amp_skip_test')  # a hub of its own (the current instance)
+    net = torch.nn.Linear(3, 1)
+    wrapper = OPTIM_WRAPPERS.build(dict(
+        type='FiniteLossAmpOptimWrapper', nonfinite_loss='skip', clip_grad=dict(max_norm=1.0),
+        optimizer=torch.optim.AdamW(net.parameters(), lr=0.1)))
+    assert isinstance(wrapper, ow.AmpOptimWrapper) and isinstance(wrapper, ow.FiniteLossMixin)
+    before = [p.detach().clone() for p in net.parameters()]
+    x = torch.ones(2, 3)
+    with wrapper.optim_context(net):
+        wrapper.update_params(net(x).sum() * float('inf'))
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert wrapper.optimizer.state_dict()['state'] == {} and wrapper.skipped_steps == 1
+    assert all(p.grad is None for p in net.parameters())  # no backward ran
+    monkeypatch.setattr(ow, 'nonfinite_anywhere', lambda loss: True)  # another rank's NaN
+    wrapper.update_params(net(x).sum())
+    assert wrapper.skipped_steps == 2 and wrapper.optimizer.state_dict()['state'] == {}
+    monkeypatch.undo()
+    wrapper.update_params(net(x).sum())  # a finite step goes through
+    assert not torch.equal(before[0], net.weight)
+    with pytest.raises(ValueError, match="optim_wrapper.nonfinite_loss must be one of "
+                       r"\('stop', 'skip'\), got 'ignore'"):
+        OPTIM_WRAPPERS.build(dict(type='FiniteLossOptimWrapper', nonfinite_loss='ignore',
+                                  optimizer=dict(type='SGD', lr=0.1), ), )
 
 
 # -- invalid configs ----------------------------------------------------------------------------
 @pytest.mark.parametrize('option, message', [
-    ('model.loss.lambda_reg=-0.5', 'model.loss.lambda_reg=-0.5: must be a number >= 0'),
-    ('train_dataloader.dataset.offset_range=(3,1)',
-     'train_dataloader.dataset.offset_range=(3, 1): offset_range=(3, 1) holds no offset'),
-    ('train_dataloader.dataset.offset_range=(0,0)',
-     'train_dataloader.dataset.offset_range=(0, 0): offset_range=(0, 0) holds no offset'),
+    # rules across keys: config_check, before anything is built
     ('model.unet.image_size=30',
      'model.unet.image_size=30: DenoisingUnet halves the resolution 2 times, so the size must '
      'be a positive multiple of 4'),
-    ('model.prediction_type=score',
-     "model.prediction_type='score': must be one of ('eps', 'x0', 'v')"),
-    ('train_dataloader.dataset.data_root=/no/such/dir',
-     "train_dataloader.dataset.data_root='/no/such/dir': no such folder"),
     ('train_dataloader.dataset.pair_mode=False',
      'model.loss.lambda_reg=1.0 with train_dataloader.dataset.pair_mode=False: the regulariser '
      'needs pairs'),
-    ('train_dataloader.batch_size=0', 'train_dataloader.batch_size=0: must be an integer >= 1'),
-    ('model.loss.space=latent', "model.loss.space='latent': must be one of ('output', 'x0')"),
-    ('model.nonfinite_loss=ignore',
-     "model.nonfinite_loss='ignore': must be one of ('stop', 'skip')"),
     ('default_hooks.checkpoint.max_keep_ckpts=1',
      'default_hooks.checkpoint.max_keep_ckpts=1: must be <= 0 (keep all) or >= 2'),
+    # one module's own value: the module refuses it when the Runner builds it
+    ('model.loss.lambda_reg=-0.5', 'lambda_reg must be >= 0 (0 turns the regulariser off)'),
+    ('model.diffusion_scheduler.prediction_type=score',
+     "model.diffusion_scheduler must be a diffusers DDPM-type scheduler with prediction_type "
+     "in ('epsilon', 'sample', 'v_prediction'); got DDPMScheduler with prediction_type='score'"),
+    ('model.loss.space=latent', "space must be one of ('output', 'x0'), got 'latent'"),
 ])
-def test_invalid_config_values_stop_before_training(option, message, tmp_path):
-    opts = ['train_dataloader.dataset.generate_if_missing=None'] if 'data_root' in option else []
+def test_invalid_config_values_stop_before_training_naming_the_key(option, message, tmp_path):
     with pytest.raises(SystemExit) as e:
+        load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options', option])
+    assert message in str(e.value)
+    assert not any(f.endswith('.pth') for f in os.listdir(tmp_path))  # nothing trained
+
+
+@pytest.mark.parametrize('option, error, message', [
+    ('train_dataloader.dataset.offset_range=(3,1)', ValueError,
+     'offset_range=(3, 1) holds no offset'),
+    ('train_dataloader.dataset.data_root=/no/such/dir', FileNotFoundError,
+     "data_root '/no/such/dir' does not exist"),
+    ('optim_wrapper.nonfinite_loss=ignore', ValueError,
+     "optim_wrapper.nonfinite_loss must be one of ('stop', 'skip'), got 'ignore'"),
+])
+def test_what_the_runner_builds_at_train_start_refuses_bad_values_before_a_step(
+        option, error, message, handco_root, tmp_path):
+    opts = (['train_dataloader.dataset.generate_if_missing=None'] if 'data_root' in option
+            else [f'train_dataloader.dataset.data_root={handco_root}'])
+    with pytest.raises(error) as e:
         load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options', option,
                                 *opts])
     assert message in str(e.value)
-    assert not os.listdir(tmp_path)  # nothing started
+    assert not any(f.endswith('.pth') for f in os.listdir(tmp_path))
 
 
-def test_all_invalid_values_are_reported_at_once(tmp_path):
+def test_all_cross_key_violations_are_reported_at_once(tmp_path):
     with pytest.raises(SystemExit) as e:
         load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
-                                'model.loss.lambda_reg=-1', 'model.loss.weight=huber'])
-    assert 'model.loss.lambda_reg=-1' in str(e.value)
-    assert "model.loss.weight='huber': must be one of ('none', 'snr', 'min_snr')" in str(e.value)
+                                'train_dataloader.dataset.pair_mode=False',
+                                'default_hooks.checkpoint.max_keep_ckpts=1'])
+    assert 'train_dataloader.dataset.pair_mode=False' in str(e.value)
+    assert 'max_keep_ckpts=1' in str(e.value)
+    assert not os.listdir(tmp_path)  # checked before the Runner started
 
 
 def test_an_odd_number_of_pairs_keeps_every_pair_whole(handco_root):

@@ -1,4 +1,6 @@
 """FrameFID and the offline feature extractor."""
+import os.path as osp
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +8,7 @@ from mmagic.registry import METRICS, MODELS
 
 import vidreg_mm  # noqa: F401
 from vidreg_mm.datasets import VideoFramePairDataset
+from .conftest import ROOT, load_tool
 
 EXTRACTOR = dict(type='RandomConvFeatures', seed=0, input_size=32)
 
@@ -122,22 +125,17 @@ def test_diversity_metric_reads_real_frames_and_scores_fakes(handco_root):
 
 def test_compute_fid_stats_tool_writes_the_cache_the_metric_reads(handco_root, tmp_path,
                                                                    monkeypatch):
-    import importlib.util
-    import os.path as osp
-    root = osp.join(osp.dirname(__file__), '..')
-    spec = importlib.util.spec_from_file_location(
-        'compute_fid_stats', osp.join(root, 'tools', 'compute_fid_stats.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    config = osp.join(root, 'configs', 'synthetic_hands_temporal_cpu.py')
+    tool = load_tool('tools/compute_fid_stats.py')
+    config = osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')
     out = str(tmp_path / 'train.pkl')
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={handco_root}',
             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
-    assert tool.main([config, '--prefix', 'FID-train', '--out', out] + opts) == out
+    assert tool.main([config, '--metric', 'fid_train', '--out', out] + opts) == out
     with pytest.raises(SystemExit, match='exists; --force'):
-        tool.main([config, '--prefix', 'FID-train', '--out', out] + opts)
-    with pytest.raises(SystemExit, match="no FrameFID metric with prefix 'FID-x'"):
-        tool.main([config, '--prefix', 'FID-x', '--out', out] + opts)
+        tool.main([config, '--metric', 'fid_train', '--out', out] + opts)
+    with pytest.raises(SystemExit, match="no FrameFID metric named 'fid_x' .* "
+                       r"\['fid_train', 'fid_val'\]"):
+        tool.main([config, '--metric', 'fid_x', '--out', out] + opts)
     metric = METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='train',
                                 feature_extractor=dict(type='RandomConvFeatures', seed=0,
                                                        input_size=64), inception_pkl=out))

@@ -28,7 +28,7 @@ def test_handco_pairs_are_two_frames_of_one_clip_at_an_allowed_offset(handco_roo
         meta = out['data_samples'].metainfo
         i, j = meta['frame_inds']
         assert j - i == meta['offset'] and meta['offset'] != 0 and -2 <= meta['offset'] <= 3
-        assert 0 <= i < TINY['num_frames'] and 0 <= j < TINY['num_frames']
+        assert 0 <= i < TINY['clip_length'] and 0 <= j < TINY['clip_length']
         assert out['inputs'].shape == (2, 3, 32, 32) and str(out['inputs'].dtype) == 'torch.uint8'
         # The packed frames are exactly the clip's files i and j (same sequence, same camera).
         seq, cam = int(meta['sequence']), meta['camera']

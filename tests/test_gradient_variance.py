@@ -1,5 +1,4 @@
 """Gradient variance: the estimator against a closed form, the hook, the comparison tool."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -8,7 +7,8 @@ import pytest
 import torch
 
 from vidreg_mm.engine import gradient_variance, preserved_rng_state
-from .test_train_runner import ROOT, logged, train
+from .conftest import ROOT, load_tool
+from .test_train_runner import logged, train
 
 
 def test_matches_the_analytic_variance_of_linear_regression():
@@ -55,12 +55,7 @@ def test_hook_logs_at_its_interval_without_changing_training(handco_root, tmp_pa
     config = tmp_path / 'with_gv_hook.py'
     config.write_text(
         f"_base_ = [{osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')!r}]\n"
-        "custom_hooks = [\n"
-        "    dict(type='EMAHook', momentum=0.005, priority='ABOVE_NORMAL'),\n"
-        "    dict(type='SampleGridHook', num_samples=2, num_steps=2),\n"
-        "    dict(type='WeightsOnlyCheckpointHook'),\n"
-        "    dict(type='GradientVarianceHook', interval=5, num_batches=3),\n"
-        "]\n")
+        "default_hooks = dict(grad_variance=dict(interval=5, num_batches=3))\n")
     with_hook = train(str(config), tmp_path / 'a', handco_root, iters=10)
     without = train('synthetic_hands_temporal_cpu.py', tmp_path / 'b', handco_root, iters=10)
     records = logged(with_hook)
@@ -72,10 +67,7 @@ def test_hook_logs_at_its_interval_without_changing_training(handco_root, tmp_pa
 
 
 def test_tool_compares_temporal_and_baseline_at_equal_frames(handco_root, tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'gv_tool', osp.join(ROOT, 'tools', 'analysis', 'gradient_variance.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/analysis/gradient_variance.py')
     configs = [osp.join(ROOT, 'configs', c) for c in ('synthetic_hands_temporal_cpu.py',
                                                       'synthetic_hands_baseline_cpu.py')]
     out = str(tmp_path / 'gv.json')

@@ -27,25 +27,26 @@ def uint8_pairs(b=4, t=2, size=16, seed=0):
 
 
 # -- data preprocessor -------------------------------------------------------------------------
-def test_preprocessor_normalises_and_stacks_frame_major():
+def test_preprocessor_normalises_and_keeps_the_clip_axis():
     pre = MODELS.build(dict(type='FramePairDataPreprocessor'))
     samples = uint8_pairs(b=3)
     samples[0][0].fill_(0)
     samples[0][1].fill_(255)
     out = pre(dict(inputs=samples, data_samples=[DataSample()] * 3), training=True)
     x = out['inputs']
-    assert x.shape == (6, 3, 16, 16) and x.dtype == torch.float32 and out['num_frames'] == 2
-    assert torch.all(x[0] == -1) and torch.all(x[3] == 1)  # pair 0 = rows 0 and B + 0
+    assert x.shape == (3, 2, 3, 16, 16) and x.dtype == torch.float32
+    assert set(out) == {'inputs', 'data_samples'}  # the shape says how many frames
+    assert torch.all(x[0, 0] == -1) and torch.all(x[0, 1] == 1)  # pair 0 = x[0]
     for k in range(3):
         for t in range(2):
-            assert torch.allclose(x[t * 3 + k], samples[k][t].float() / 127.5 - 1, atol=1e-6)
-    assert torch.allclose(pre.destruct(x[1]), samples[1][0].float(), atol=1e-4)
+            assert torch.allclose(x[k, t], samples[k][t].float() / 127.5 - 1, atol=1e-6)
+    assert torch.allclose(pre.destruct(x[1, 0]), samples[1][0].float(), atol=1e-4)
 
 
-def test_preprocessor_takes_single_frames_through_the_same_code():
+@pytest.mark.parametrize('t', [1, 3])
+def test_preprocessor_takes_any_number_of_frames_through_the_same_code(t):
     pre = MODELS.build(dict(type='FramePairDataPreprocessor'))
-    out = pre(dict(inputs=uint8_pairs(b=5, t=1)))
-    assert out['inputs'].shape == (5, 3, 16, 16) and out['num_frames'] == 1
+    assert pre(dict(inputs=uint8_pairs(b=5, t=t)))['inputs'].shape == (5, t, 3, 16, 16)
 
 
 def test_preprocessor_rejects_mixed_shapes():
@@ -106,7 +107,7 @@ def test_overfit_a_fixed_batch():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(60):
-        terms = model.loss(model.denoise, data['inputs'], 2, model.alphas_cumprod,
+        terms = model.loss(model.denoise, data['inputs'], model.scheduler,
                            generator=torch.Generator().manual_seed(0))
         total = terms['loss_simple'] + terms['loss_temporal']
         opt.zero_grad()
@@ -117,11 +118,37 @@ def test_overfit_a_fixed_batch():
     assert losses[-1] < 0.3 * losses[0], losses[::10]
 
 
+def test_one_scheduler_owns_the_schedule_and_the_prediction_type_of_training_and_sampling():
+    model = build(diffusion_scheduler=dict(type='DDPMScheduler', num_train_timesteps=500,
+                                           beta_schedule='scaled_linear',
+                                           prediction_type='v_prediction'))
+    assert model.prediction_type == 'v_prediction'
+    for name in ('ddpm', 'ddim'):
+        sampler = model.build_sampler(name)
+        assert type(sampler).__name__ == {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}[name]
+        assert sampler.config.prediction_type == 'v_prediction'
+        assert torch.equal(sampler.alphas_cumprod, model.scheduler.alphas_cumprod)
+    # the loss reads the same scheduler: with x0 = 0 and a zero prediction, the target is
+    # the velocity sqrt(a_t) eps, so L_simple = E[a_t] over the drawn timesteps
+    seen = {}
+
+    def net(x_t, t):
+        seen['t'] = t
+        return torch.zeros_like(x_t)
+    x0 = torch.zeros(8, 2, 3, 16, 16)
+    terms = model.loss(net, x0, model.scheduler, generator=torch.Generator().manual_seed(0))
+    a = model.scheduler.alphas_cumprod[seen['t']]
+    assert seen['t'].max() < 500
+    assert float(terms['loss_simple']) == pytest.approx(float(a.mean()), rel=0.05)
+
+
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(prediction_type='noise'), 'model.prediction_type'),
+    (dict(diffusion_scheduler=dict(type='DDPMScheduler', prediction_type='noise')),
+     "model.diffusion_scheduler must be .* prediction_type='noise'"),
+    (dict(diffusion_scheduler=dict(type='EditDDPMScheduler')),
+     'model.diffusion_scheduler must be a diffusers DDPM-type scheduler .* EditDDPMScheduler'),
     (dict(sampler='euler'), 'model.sampler'),
-    (dict(prediction_type='v', loss=dict(type='TemporalRegLoss', prediction_type='eps')),
-     'model.loss.prediction_type'),
+    (dict(num_sample_steps=0), 'model.num_sample_steps'),
 ])
 def test_bad_model_config_names_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -1,21 +1,15 @@
 """tools/analysis/plot_convergence.py on runs with known curves."""
-import importlib.util
 import json
 import os
-import os.path as osp
 
 import cv2
 import pytest
 
-ROOT = osp.join(osp.dirname(__file__), '..')
+from .conftest import load_tool
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'plot_convergence', osp.join(ROOT, 'tools', 'analysis', 'plot_convergence.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+def load_plot_tool():
+    return load_tool('tools/analysis/plot_convergence.py')
 
 
 def write_run(work_dir, logs):
@@ -34,7 +28,7 @@ def test_iterations_to_the_baseline_final_fid_and_speedup(tmp_path):
     write_run(base, [[(100, 9.0), (200, 6.0), (300, 5.0)], [(300, 4.5), (400, 4.0)]])
     write_run(temp, [[(100, 7.0), (200, 3.9), (300, 3.0), (400, 2.5)]])
     out = tmp_path / 'out'
-    summary = load_tool().main([str(base), str(temp), '--out-dir', str(out)])
+    summary = load_plot_tool().main([str(base), str(temp), '--out-dir', str(out)])
     assert summary['target'] == 4.0  # the baseline's final FID; resumed log replaced step 300
     assert summary['iterations_to_target'] == {'baseline': 400, 'temporal': 200}
     assert summary['speedup'] == {'baseline': 1.0, 'temporal': 2.0}
@@ -47,14 +41,14 @@ def test_explicit_target_that_a_run_never_reaches(tmp_path):
     base, temp = tmp_path / 'b', tmp_path / 't'
     write_run(base, [[(100, 5.0), (200, 3.0)]])
     write_run(temp, [[(100, 4.0), (200, 3.5)]])
-    summary = load_tool().main([str(base), str(temp), '--target', '3.2', '--labels', 'B', 'T',
+    summary = load_plot_tool().main([str(base), str(temp), '--target', '3.2', '--labels', 'B', 'T',
                                 '--out-dir', str(tmp_path)])
     assert summary['iterations_to_target'] == {'B': 200, 'T': None}
     assert summary['speedup']['T'] is None
 
 
 def test_missing_logs_and_metric_are_errors(tmp_path):
-    tool = load_tool()
+    tool = load_plot_tool()
     empty = tmp_path / 'empty'
     os.makedirs(empty)
     with pytest.raises(FileNotFoundError, match='no \\*/vis_data/scalars.json under'):

@@ -3,11 +3,17 @@ import subprocess
 import sys
 import textwrap
 
+from .conftest import ROOT
+
 EXPECTED = {
     'dataset': ['VideoFramePairDataset'],
     'transform': ['LoadClipFrames', 'PackFrames', 'PairedColorJitter', 'PairedRandomResizedCrop'],
     'model': ['FramePairDataPreprocessor', 'TemporalDiffusionModel', 'TemporalRegLoss'],
-    'hook': ['SampleGridHook', 'WeightsOnlyCheckpointHook'],
+    'hook': ['GradientVarianceHook', 'RandomStateHook', 'SampleGridHook',
+             'WeightsOnlyCheckpointHook'],
+    'optimizer_wrapper': ['FiniteLossAmpOptimWrapper', 'FiniteLossOptimWrapper'],
+    'evaluator': ['NamedMetricsEvaluator'],
+    'metric': ['FrameDiversity', 'FrameFID'],
 }
 
 
@@ -74,3 +80,45 @@ def test_model_and_dataset_build_outside_a_runner(handco_root):
                           timeout=300, cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines()[-2:] == ['(1, 3, 32, 32)', '(2, 3, 32, 32)']
+
+
+def test_importing_the_package_only_registers_modules():
+    """No process-wide change: MMEngine's checkpoint loader and torch's optimizer hooks are
+    as they were before the import."""
+    code = textwrap.dedent("""
+        from mmengine.runner import CheckpointLoader
+        import torch.optim.optimizer as opt
+        before = (dict(CheckpointLoader._schemes), dict(opt._global_optimizer_pre_hooks))
+        import vidreg_mm
+        after = (dict(CheckpointLoader._schemes), dict(opt._global_optimizer_pre_hooks))
+        print(before == after, CheckpointLoader._schemes[''].__module__)
+    """)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == ['True', 'mmengine.runner.checkpoint']
+
+
+def test_a_config_changes_one_hook_or_metric_by_name():
+    """MMEngine replaces lists: hooks and metrics are named entries, so one key is enough."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(f'{ROOT}/configs/synthetic_hands_temporal_cpu.py')
+    cfg.merge_from_dict({'default_hooks.sample_grid.interval': 100,
+                         'val_evaluator.metrics.fid_val.fake_nums': 64})
+    assert cfg.default_hooks.sample_grid == dict(type='SampleGridHook', interval=100,
+                                                 num_samples=16, num_steps=50, sampler='ddim')
+    assert cfg.default_hooks.ema.momentum == 0.005  # the others are untouched
+    metrics = cfg.val_evaluator.metrics
+    assert metrics.fid_val.fake_nums == 64 and metrics.fid_train.fake_nums == 256
+    from mmagic.registry import EVALUATORS
+    evaluator = EVALUATORS.build(cfg.val_evaluator)
+    assert [(m.prefix, m.fake_nums) for m in evaluator.metrics] == [
+        ('FID-train', 256), ('FID-val', 64), ('Diversity-train', 256), ('Diversity-val', 256)]
+    # the resolution is set once: pipeline and model agree in every recipe
+    for name in ('synthetic_hands_temporal_cpu', 'synthetic_hands_unet2d_temporal_cpu',
+                 'handco_temporal', 'handco_baseline'):
+        cfg = Config.fromfile(f'{ROOT}/configs/{name}.py')
+        size = cfg.model.unet.get('image_size', cfg.model.unet.get('sample_size'))
+        for split in ('train', 'val', 'test'):
+            resize = cfg[f'{split}_dataloader'].dataset.pipeline[1]
+            assert resize.scale == (size, size) == (cfg.resolution, ) * 2, (name, split)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vidreg_mm.datasets import ensure_synthetic_hands, generate_synthetic_hands
-from .conftest import TINY
+from .conftest import TINY, load_tool
 
 
 def test_layout_and_meta_match_hanco(handco_root):
@@ -16,12 +16,12 @@ def test_layout_and_meta_match_hanco(handco_root):
     assert set(meta) == {'is_train', 'subject_id', 'is_valid', 'object_id', 'has_fit'}
     for key, per_seq in meta.items():
         assert len(per_seq) == TINY['num_sequences'], key
-        assert all(len(frames) == TINY['num_frames'] for frames in per_seq), key
+        assert all(len(frames) == TINY['clip_length'] for frames in per_seq), key
     assert sorted(os.listdir(osp.join(handco_root, 'rgb'))) == ['0000', '0001', '0002', '0003']
     for s in range(TINY['num_sequences']):
         for c in range(TINY['num_cameras']):
             names = sorted(os.listdir(osp.join(handco_root, 'rgb', f'{s:04d}', f'cam{c}')))
-            assert names == [f'{t:08d}.jpg' for t in range(TINY['num_frames'])]
+            assert names == [f'{t:08d}.jpg' for t in range(TINY['clip_length'])]
     img = cv2.imread(osp.join(handco_root, 'rgb', '0002', 'cam1', '00000005.jpg'))
     assert img.shape == (32, 32, 3)
     assert [v[0] for v in meta['is_train']].count(False) == 1  # val_fraction 0.25 of 4
@@ -34,7 +34,7 @@ def _frames(root, s, c):
 
 def test_videos_move_smoothly_and_cameras_differ(tmp_path):
     root = str(tmp_path / 'h')
-    generate_synthetic_hands(root, num_sequences=2, num_cameras=2, num_frames=12, size=48)
+    generate_synthetic_hands(root, num_sequences=2, num_cameras=2, clip_length=12, size=48)
     f = _frames(root, 0, 0).astype(float)
     step = np.abs(np.diff(f, axis=0)).mean(axis=(1, 2, 3))
     far = np.abs(f[-1] - f[0]).mean()
@@ -44,7 +44,7 @@ def test_videos_move_smoothly_and_cameras_differ(tmp_path):
 
 
 def test_generation_is_deterministic_for_a_seed(tmp_path):
-    kw = dict(num_sequences=2, num_cameras=1, num_frames=3, size=16)
+    kw = dict(num_sequences=2, num_cameras=1, clip_length=3, size=16)
     a, b, c = (str(tmp_path / n) for n in 'abc')
     generate_synthetic_hands(a, seed=5, **kw)
     generate_synthetic_hands(b, seed=5, **kw)
@@ -62,11 +62,11 @@ def test_bad_generator_options(tmp_path):
 
 def test_ensure_generates_once_and_never_touches_existing_data(tmp_path):
     root = str(tmp_path / 'gen')
-    ensure_synthetic_hands(root, num_sequences=2, num_cameras=1, num_frames=3, size=16)
+    ensure_synthetic_hands(root, num_sequences=2, num_cameras=1, clip_length=3, size=16)
     assert osp.isfile(osp.join(root, 'meta.json'))
     assert not [n for n in os.listdir(tmp_path) if n.startswith('.synthetic-hands-')]
     mtime = os.stat(osp.join(root, 'meta.json')).st_mtime_ns
-    ensure_synthetic_hands(root, num_sequences=2, num_cameras=1, num_frames=3, size=16)
+    ensure_synthetic_hands(root, num_sequences=2, num_cameras=1, clip_length=3, size=16)
     assert os.stat(osp.join(root, 'meta.json')).st_mtime_ns == mtime
     user = tmp_path / 'my_videos'
     user.mkdir()
@@ -78,21 +78,16 @@ def test_dataset_generates_missing_default_data(tmp_path):
     from vidreg_mm.datasets import VideoFramePairDataset
     root = str(tmp_path / 'auto')
     ds = VideoFramePairDataset(root, generate_if_missing=dict(
-        num_sequences=2, num_cameras=1, num_frames=4, size=16, val_fraction=0.5))
+        num_sequences=2, num_cameras=1, clip_length=4, size=16, val_fraction=0.5))
     assert ds.resolved_source == 'handco' and ds.num_clips == 1
 
 
 def test_cli_tools_write_data_and_a_pair_grid(tmp_path):
-    import importlib.util
-    spec = lambda n: importlib.util.spec_from_file_location(  # noqa: E731
-        n, osp.join(osp.dirname(__file__), '..', 'tools', 'data', n + '.py'))
-    mods = {}
-    for name in ('make_synthetic_hands', 'browse_pairs'):
-        mods[name] = importlib.util.module_from_spec(spec(name))
-        spec(name).loader.exec_module(mods[name])
+    mods = {name: load_tool(f'tools/data/{name}.py')
+            for name in ('make_synthetic_hands', 'browse_pairs')}
     root = str(tmp_path / 'cli')
     mods['make_synthetic_hands'].main([root, '--num-sequences', '3', '--num-cameras', '1',
-                                       '--num-frames', '5', '--size', '24'])
+                                       '--clip-length', '5', '--size', '24'])
     assert len(os.listdir(osp.join(root, 'rgb'))) == 3
     with pytest.raises(SystemExit, match='already exists'):
         mods['make_synthetic_hands'].main([root])

@@ -1,153 +1,171 @@
-"""TemporalRegLoss against the closed forms of docs/method.md."""
+"""TemporalRegLoss against the closed forms of docs/method.md, on B x T clips."""
 import numpy as np
 import pytest
 import torch
+from diffusers import DDPMScheduler
 
 from vidreg_mm.models import TemporalRegLoss
 
 B, C, H, W = 3, 3, 4, 5
+KINDS = ('epsilon', 'sample', 'v_prediction')
 
 
-def schedule(n=1000):
-    betas = np.linspace(1e-4, 0.02, n)
-    return torch.tensor(np.cumprod(1 - betas), dtype=torch.float64)
+def scheduler(prediction_type='epsilon'):
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule='linear',
+                         prediction_type=prediction_type)
 
 
-def pair_batch(seed=0, num_frames=2):
+def closed_form_a(t):
+    """alpha_bar_t of the linear schedule, in float64: prod_{s <= t} (1 - beta_s)."""
+    betas = np.linspace(1e-4, 0.02, 1000)
+    return torch.tensor(np.cumprod(1 - betas), dtype=torch.float64)[t]
+
+
+def clips(seed=0, frames=2):
     g = torch.Generator().manual_seed(seed)
-    x0 = torch.rand(num_frames * B, C, H, W, generator=g, dtype=torch.float64) * 2 - 1
-    pred = torch.randn(num_frames * B, C, H, W, generator=g, dtype=torch.float64)
+    x0 = torch.rand(B, frames, C, H, W, generator=g, dtype=torch.float64) * 2 - 1
+    pred = torch.randn(B, frames, C, H, W, generator=g, dtype=torch.float64)
     return x0, pred
 
 
-def noised(loss, x0, num_frames=2, seed=0):
-    t, eps = loss.sample_noise(x0, num_frames, 1000, torch.Generator().manual_seed(seed))
+def bc(a):
+    return a[..., None, None, None]
+
+
+def noised(loss, x0, sched, seed=0):
+    """t, eps, a_t (closed form), x_t, target y and the scheduler's a_t."""
+    t, eps = loss.sample_noise(x0, 1000, torch.Generator().manual_seed(seed))
     eps = eps.double()
-    a_t = schedule()[t]
-    return t, eps, a_t, loss.q_sample(x0, eps, a_t)
+    x_t = sched.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t.flatten()).view_as(x0)
+    y = loss.target(sched, x0, eps, t)
+    return t, eps, x_t, y, sched.alphas_cumprod.double()[t]
 
 
-def test_q_sample_matches_mmagic_ddpm_add_noise():
-    from mmagic.models.diffusion_schedulers import EditDDPMScheduler
-    sched = EditDDPMScheduler(num_train_timesteps=1000)
-    x0, _ = pair_batch()
+def test_noising_and_targets_are_the_closed_forms():
     loss = TemporalRegLoss(share_timestep=False, share_noise=False)
-    t, eps, a_t, x_t = noised(loss, x0)
-    for k in range(len(t)):
-        ref = sched.add_noise(x0[k], eps[k], int(t[k]))
-        assert torch.allclose(x_t[k], ref.to(x_t.dtype), atol=1e-6)
+    x0, _ = clips()
+    t, eps = loss.sample_noise(x0, 1000, torch.Generator().manual_seed(0))
+    a = bc(closed_form_a(t))
+    for kind, expected in (('epsilon', eps), ('sample', x0),
+                           ('v_prediction', a.sqrt() * eps - (1 - a).sqrt() * x0)):
+        sched = scheduler(kind)
+        assert torch.allclose(loss.target(sched, x0, eps.double(), t), expected, atol=1e-6)
+    terms_x_t = scheduler().add_noise(x0.flatten(0, 1), eps.double().flatten(0, 1), t.flatten())
+    assert torch.allclose(terms_x_t.view_as(x0), a.sqrt() * x0 + (1 - a).sqrt() * eps,
+                          atol=1e-6)
 
 
-def test_noise_and_timestep_are_shared_within_pairs_as_configured():
-    x0, _ = pair_batch()
-    t, eps = TemporalRegLoss().sample_noise(x0, 2, 1000)
-    assert torch.equal(t[:B], t[B:]) and torch.equal(eps[:B], eps[B:])
-    t, eps = TemporalRegLoss(share_timestep=False, share_noise=False).sample_noise(x0, 2, 1000)
-    assert not torch.equal(eps[:B], eps[B:]) and eps.shape == x0.shape and t.shape == (2 * B, )
-    # shared t with pair-specific noise: pairs differ by noise and by the clean frames
-    t, eps = TemporalRegLoss(share_noise=False).sample_noise(x0, 2, 1000)
-    assert torch.equal(t[:B], t[B:]) and not torch.equal(eps[:B], eps[B:])
+def test_noise_and_timestep_are_shared_within_clips_as_configured():
+    x0, _ = clips(frames=3)
+    t, eps = TemporalRegLoss().sample_noise(x0, 1000)
+    assert t.shape == (B, 3) and eps.shape == x0.shape
+    assert (t == t[:, :1]).all() and (eps == eps[:, :1]).all()
+    t, eps = TemporalRegLoss(share_timestep=False, share_noise=False).sample_noise(x0, 1000)
+    assert not (eps == eps[:, :1]).all() and not (t == t[:, :1]).all()
+    # shared t with frame-specific noise
+    t, eps = TemporalRegLoss(share_noise=False).sample_noise(x0, 1000)
+    assert (t == t[:, :1]).all() and not (eps == eps[:, :1]).all()
 
 
-def test_shared_noise_makes_the_noisy_pair_differ_by_the_scaled_true_difference():
-    x0, _ = pair_batch()
-    t, eps, a_t, x_t = noised(TemporalRegLoss(), x0)
-    expected = a_t[:B].sqrt().view(-1, 1, 1, 1) * (x0[:B] - x0[B:])
-    assert torch.allclose(x_t[:B] - x_t[B:], expected, atol=1e-12)
+def test_shared_noise_makes_the_noisy_frames_differ_by_the_scaled_true_difference():
+    x0, _ = clips()
+    t, eps, x_t, y, a_t = noised(TemporalRegLoss(), x0, scheduler())
+    expected = bc(a_t[:, 0].sqrt()) * (x0[:, 1] - x0[:, 0])
+    assert torch.allclose(x_t[:, 1] - x_t[:, 0], expected, atol=1e-6)
 
 
-@pytest.mark.parametrize('prediction_type', ['eps', 'x0', 'v'])
-def test_lambda_zero_is_the_standard_ddpm_loss(prediction_type):
-    loss = TemporalRegLoss(lambda_reg=0.0, prediction_type=prediction_type)
-    x0, pred = pair_batch()
-    t, eps, a_t, x_t = noised(loss, x0)
-    terms = loss.terms(pred, x0, eps, x_t, a_t, 2)
-    sa, sb = a_t.sqrt().view(-1, 1, 1, 1), (1 - a_t).sqrt().view(-1, 1, 1, 1)
-    y = {'eps': eps, 'x0': x0, 'v': sa * eps - sb * x0}[prediction_type]
+@pytest.mark.parametrize('kind', KINDS)
+def test_lambda_zero_is_the_standard_ddpm_loss(kind):
+    loss, sched = TemporalRegLoss(lambda_reg=0.0), scheduler(kind)
+    x0, pred = clips()
+    t, eps, x_t, y, a_t = noised(loss, x0, sched)
+    terms = loss.terms(pred, y, x0, x_t, a_t, kind)
     assert torch.allclose(terms['loss_simple'], ((pred - y)**2).mean())
     assert terms['loss_temporal'] == 0
     # L_simple is the mean of the two frames' losses: 1/2 (L_a + L_b)
-    la, lb = ((pred[:B] - y[:B])**2).mean(), ((pred[B:] - y[B:])**2).mean()
+    la, lb = ((pred[:, 0] - y[:, 0])**2).mean(), ((pred[:, 1] - y[:, 1])**2).mean()
     assert torch.allclose(terms['loss_simple'], (la + lb) / 2)
 
 
 @pytest.mark.parametrize('weight', ['none', 'snr', 'min_snr'])
 def test_shared_noise_eps_prediction_regulariser_is_weighted_output_difference(weight):
     loss = TemporalRegLoss(lambda_reg=0.7, weight=weight, min_snr_gamma=2.0)
-    x0, pred = pair_batch(1)
-    t, eps, a_t, x_t = noised(loss, x0, seed=1)
-    terms = loss.terms(pred, x0, eps, x_t, a_t, 2)
-    a = a_t[:B]
+    x0, pred = clips(1)
+    t, eps, x_t, y, a_t = noised(loss, x0, scheduler(), seed=1)
+    terms = loss.terms(pred, y, x0, x_t, a_t, 'epsilon')
+    a = a_t[:, 0]
     w = {'none': torch.ones_like(a), 'snr': a / (1 - a),
          'min_snr': torch.minimum(a / (1 - a), torch.tensor(2.0, dtype=a.dtype))}[weight]
-    expected = (w.view(-1, 1, 1, 1) * (pred[:B] - pred[B:])**2).mean()
+    expected = (bc(w) * (pred[:, 0] - pred[:, 1])**2).mean()
     assert torch.allclose(terms['temporal_reg'], expected)
     assert torch.allclose(terms['loss_temporal'], 0.7 * expected)
 
 
 def test_x0_space_is_output_space_with_weight_one_minus_a_over_a():
-    x0, pred = pair_batch(2)
+    x0, pred = clips(2)
     loss_x0 = TemporalRegLoss(space='x0')
-    t, eps, a_t, x_t = noised(loss_x0, x0, seed=2)
-    r_x0 = loss_x0.terms(pred, x0, eps, x_t, a_t, 2)['temporal_reg']
-    a = a_t[:B].view(-1, 1, 1, 1)
-    assert torch.allclose(r_x0, ((1 - a) / a * (pred[:B] - pred[B:])**2).mean())
+    t, eps, x_t, y, a_t = noised(loss_x0, x0, scheduler(), seed=2)
+    r_x0 = loss_x0.terms(pred, y, x0, x_t, a_t, 'epsilon')['temporal_reg']
+    a = bc(a_t[:, 0])
+    assert torch.allclose(r_x0, ((1 - a) / a * (pred[:, 0] - pred[:, 1])**2).mean())
     # and the predicted clean frames differ by the true difference minus the scaled output gap
-    x0_hat = loss_x0.predicted_x0(pred, x_t, a_t)
-    assert torch.allclose(x0_hat[:B] - x0_hat[B:],
-                          (x0[:B] - x0[B:]) - ((1 - a) / a).sqrt() * (pred[:B] - pred[B:]))
+    x0_hat = loss_x0.predicted_x0('epsilon', pred, x_t, a_t)
+    assert torch.allclose(x0_hat[:, 0] - x0_hat[:, 1],
+                          (x0[:, 0] - x0[:, 1]) - ((1 - a) / a).sqrt() * (pred[:, 0] - pred[:, 1]))
 
 
-@pytest.mark.parametrize('prediction_type', ['eps', 'x0', 'v'])
+@pytest.mark.parametrize('kind', KINDS)
 @pytest.mark.parametrize('space', ['output', 'x0'])
 @pytest.mark.parametrize('shared', [True, False])
-def test_a_perfect_prediction_has_zero_loss_and_zero_regulariser(prediction_type, space, shared):
-    loss = TemporalRegLoss(prediction_type=prediction_type, space=space, share_noise=shared,
-                           share_timestep=shared)
-    x0, _ = pair_batch(3)
-    t, eps, a_t, x_t = noised(loss, x0, seed=3)
-    perfect = loss.target(x0, eps, a_t)
-    assert torch.allclose(loss.predicted_x0(perfect, x_t, a_t), x0, atol=1e-9)
-    terms = loss.terms(perfect, x0, eps, x_t, a_t, 2)
-    assert terms['loss_simple'] < 1e-12 and terms['temporal_reg'] < 1e-12  # roundoff only
+def test_a_perfect_prediction_has_zero_loss_and_zero_regulariser(kind, space, shared):
+    loss = TemporalRegLoss(space=space, share_noise=shared, share_timestep=shared)
+    x0, _ = clips(3)
+    t, eps, x_t, y, a_t = noised(loss, x0, scheduler(kind), seed=3)
+    assert torch.allclose(loss.predicted_x0(kind, y, x_t, a_t), x0, atol=1e-5)
+    terms = loss.terms(y, y, x0, x_t, a_t, kind)
+    assert terms['loss_simple'] == 0
+    assert terms['temporal_reg'] < (1e-9 if space == 'x0' else 1e-12)  # roundoff only
 
 
-def test_single_frame_batches_have_no_regulariser():
+def test_single_frames_have_no_regulariser_and_longer_clips_compare_consecutive_frames():
     loss = TemporalRegLoss(lambda_reg=5.0)
-    x0, pred = pair_batch(num_frames=1)
-    t, eps, a_t, x_t = noised(loss, x0, num_frames=1)
-    terms = loss.terms(pred, x0, eps, x_t, a_t, 1)
+    x0, pred = clips(frames=1)
+    t, eps, x_t, y, a_t = noised(loss, x0, scheduler())
+    terms = loss.terms(pred, y, x0, x_t, a_t, 'epsilon')
     assert terms['temporal_reg'] == 0 and terms['loss_temporal'] == 0
-    with pytest.raises(ValueError, match='1 frame or a pair, got 3'):
-        loss.terms(pred, x0, eps, x_t, a_t, 3)
+    x0, pred = clips(frames=3)
+    t, eps, x_t, y, a_t = noised(loss, x0, scheduler())
+    terms = loss.terms(pred, y, x0, x_t, a_t, 'epsilon')
+    pairs = [((pred[:, k + 1] - pred[:, k])**2).mean() for k in (0, 1)]
+    assert torch.allclose(terms['temporal_reg'], (pairs[0] + pairs[1]) / 2)
 
 
 def test_gradient_of_the_regulariser_matches_its_closed_form():
-    loss = TemporalRegLoss(lambda_reg=1.0, prediction_type='x0', space='output', weight='snr')
-    x0, pred = pair_batch(4)
-    t, eps, a_t, x_t = noised(loss, x0, seed=4)
+    loss = TemporalRegLoss(lambda_reg=1.0, space='output', weight='snr')
+    x0, pred = clips(4)
+    t, eps, x_t, y, a_t = noised(loss, x0, scheduler('sample'), seed=4)
     pred = pred.clone().requires_grad_(True)
-    loss.terms(pred, x0, eps, x_t, a_t, 2)['loss_temporal'].backward()  # lambda = 1
-    a = a_t[:B].view(-1, 1, 1, 1)
-    d = (pred[:B] - pred[B:]) - (x0[:B] - x0[B:])
-    g_a = 2 * a / (1 - a) * d / d.numel()
-    assert torch.allclose(pred.grad[:B], g_a) and torch.allclose(pred.grad[B:], -g_a)
+    loss.terms(pred, y, x0, x_t, a_t, 'sample')['loss_temporal'].backward()  # lambda = 1
+    a = bc(a_t[:, 0])
+    d = (pred[:, 1] - pred[:, 0]) - (x0[:, 1] - x0[:, 0])
+    g_b = 2 * a / (1 - a) * d / d.numel()
+    assert torch.allclose(pred.grad[:, 1], g_b) and torch.allclose(pred.grad[:, 0], -g_b)
     # and autograd agrees with finite differences on the full loss
-    f = lambda p: sum(v for k, v in loss.terms(p, x0, eps, x_t, a_t, 2).items()  # noqa: E731
+    f = lambda p: sum(v for k, v in loss.terms(p, y, x0, x_t, a_t, 'sample').items()  # noqa
                       if k.startswith('loss'))
     assert torch.autograd.gradcheck(f, (pred.detach().clone().requires_grad_(True), ))
 
 
-def test_forward_runs_one_network_pass_over_all_frames():
+def test_forward_runs_one_network_pass_over_all_frames_of_the_clips():
     calls = []
 
     def net(x_t, t):
-        calls.append(x_t.shape[0])
+        calls.append((tuple(x_t.shape), tuple(t.shape)))
         return torch.zeros_like(x_t)
 
-    x0, _ = pair_batch()
-    terms = TemporalRegLoss()(net, x0.float(), 2, schedule().float())
-    assert calls == [2 * B]
+    x0, _ = clips()
+    terms = TemporalRegLoss()(net, x0.float(), scheduler())
+    assert calls == [((B, 2, C, H, W), (B, 2))]
     assert set(terms) == {'loss_simple', 'loss_temporal', 'temporal_reg', 'temporal_lambda'}
     assert torch.isclose(terms['loss_simple'], torch.tensor(1.0), atol=0.3)  # E||eps||^2 = 1
 
@@ -160,7 +178,6 @@ def test_lambda_schedule_warms_up_and_decays():
 
 @pytest.mark.parametrize('kwargs, key', [
     (dict(lambda_reg=-0.1), 'lambda_reg'),
-    (dict(prediction_type='noise'), 'prediction_type'),
     (dict(space='pixel'), 'space'),
     (dict(weight='p2'), 'weight'),
     (dict(min_snr_gamma=0), 'min_snr_gamma'),

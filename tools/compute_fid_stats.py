@@ -1,6 +1,6 @@
 """Compute and cache the real-frame statistics of one FID metric of a config.
 
-    python tools/compute_fid_stats.py configs/handco_temporal.py --prefix FID-val
+    python tools/compute_fid_stats.py configs/handco_temporal.py --metric fid_val
 
 Uses the metric's own settings (feature extractor or Inception file, real split) and the
 config's test dataloader, and writes the mean and covariance to the metric's
@@ -21,7 +21,8 @@ import vidreg_mm  # noqa: F401  registers the modules
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config')
-    p.add_argument('--prefix', default='FID-val', help='which FID metric of test_evaluator')
+    p.add_argument('--metric', default='fid_val',
+                   help='name of a FrameFID metric in test_evaluator.metrics')
     p.add_argument('--out', help="cache file (default: the metric's inception_pkl)")
     p.add_argument('--force', action='store_true', help='recompute an existing cache file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
@@ -34,17 +35,17 @@ def main(argv=None):
     cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmagic'))
     from mmagic.registry import METRICS, MODELS
-    metrics = [m for m in cfg.test_evaluator.metrics if m.get('type') == 'FrameFID']
-    chosen = [m for m in metrics if m.get('prefix') == args.prefix]
-    if not chosen:
-        raise SystemExit(f'error: no FrameFID metric with prefix {args.prefix!r} in '
-                         f"test_evaluator; prefixes: {[m.get('prefix') for m in metrics]}")
-    metric_cfg = dict(chosen[0])
+    metrics = {name: m for name, m in cfg.test_evaluator.metrics.items()
+               if m is not None and m.get('type') == 'FrameFID'}
+    if args.metric not in metrics:
+        raise SystemExit(f'error: no FrameFID metric named {args.metric!r} in '
+                         f'test_evaluator.metrics; FrameFID metrics: {sorted(metrics)}')
+    metric_cfg = dict(metrics[args.metric])
     if args.out:
         metric_cfg['inception_pkl'] = args.out
     path = metric_cfg.get('inception_pkl')
     if not path:
-        raise SystemExit(f'error: metric {args.prefix} has no inception_pkl; give --out')
+        raise SystemExit(f'error: metric {args.metric} has no inception_pkl; give --out')
     if osp.exists(path):
         if not args.force:
             raise SystemExit(f'error: {path} exists; --force recomputes it')
@@ -53,7 +54,7 @@ def main(argv=None):
     preprocessor = MODELS.build(cfg.model.data_preprocessor)
     metric.prepare(SimpleNamespace(data_preprocessor=preprocessor),
                    Runner.build_dataloader(cfg.test_dataloader))
-    print(f'{args.prefix}: statistics of {metric.num_real} real frames '
+    print(f'{args.metric}: statistics of {metric.num_real} real frames '
           f'({metric.extractor_name}) written to {path}')
     return path
 

@@ -11,6 +11,12 @@ import argparse
 import json
 import os
 import os.path as osp
+import warnings
+
+# diffusers 0.24 calls a torch function deprecated since torch 2.2, once per process and
+# import: the warning says nothing about the run (filtered by its message and module only)
+warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
+                        'deprecated', FutureWarning, 'diffusers')
 
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -18,7 +24,7 @@ from mmengine.runner import Runner
 from vidreg_mm.config_check import ConfigError, check_config
 from vidreg_mm.engine import CheckpointError
 from vidreg_mm.run_config import (add_run_arguments, load_run_config, parse_run_args,
-                                  setup_distributed)
+                                  quiet_known_noise, setup_distributed)
 
 
 class KeepMetrics(Hook):
@@ -59,7 +65,11 @@ def main(argv=None):
     except ConfigError as e:
         raise SystemExit(f'error: {e}') from None
     setup_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except ValueError as e:  # a module refused its arguments (the message names them)
+        raise SystemExit(f'error: invalid config: {e}') from None
+    quiet_known_noise(runner.logger)
     keep = KeepMetrics()
     runner.register_hook(keep)
     try:

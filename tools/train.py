@@ -5,15 +5,23 @@
 """
 import argparse
 import os.path as osp
+import warnings
+
+# diffusers 0.24 calls a torch function deprecated since torch 2.2, once per process and
+# import: the warning says nothing about the run (filtered by its message and module only)
+warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
+                        'deprecated', FutureWarning, 'diffusers')
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from vidreg_mm.config_check import ConfigError, check_config
-from vidreg_mm.engine import CheckpointError, check_training_checkpoint, find_resume_checkpoint
+from vidreg_mm.engine import (CheckpointError, SampleGridHook, check_training_checkpoint,
+                              find_resume_checkpoint)
+from vidreg_mm.engine.optim_wrapper import AMP_WRAPPERS
 from vidreg_mm.run_config import (add_run_arguments, load_run_config, parse_run_args,
-                                  setup_distributed)
+                                  quiet_known_noise, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -30,10 +38,14 @@ def parse_args(argv=None):
 def build_config(args) -> Config:
     cfg = load_run_config(args)
     if args.amp:
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        kind = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if kind in AMP_WRAPPERS.values():
             print('AMP is already enabled in the config')
+        elif kind not in AMP_WRAPPERS:
+            raise ConfigError(f'--amp: optim_wrapper.type={kind!r} has no known AMP variant; '
+                              f'set an AMP wrapper in the config ({AMP_WRAPPERS})')
         else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.type = AMP_WRAPPERS[kind]
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume is not None:
         path = (find_resume_checkpoint(cfg.work_dir) if args.resume == 'auto' else args.resume)
@@ -41,7 +53,8 @@ def build_config(args) -> Config:
             print_log(f'--resume: no checkpoint in {cfg.work_dir}; training starts from the '
                       'beginning', logger='current', level=30)
         else:
-            check_training_checkpoint(path)  # a clear error before anything is built
+            safe = cfg.get('default_hooks', {}).get('weights_only', {}).get('safe_globals', ())
+            check_training_checkpoint(path, safe)  # a clear error before anything is built
             cfg.resume, cfg.load_from = True, path
     return cfg
 
@@ -50,8 +63,7 @@ def report(runner):
     """Print where the run's checkpoint, log and sample grid are."""
     last = osp.join(runner.work_dir, 'last_checkpoint')
     ckpt = open(last).read().strip() if osp.isfile(last) else 'none saved'
-    grids = [getattr(h, 'last_path', None) for h in runner.hooks
-             if type(h).__name__ == 'SampleGridHook']
+    grids = [h.last_path for h in runner.hooks if isinstance(h, SampleGridHook)]
     print(f'checkpoint:  {ckpt}')
     print(f'log:         {osp.join(runner.log_dir, runner.timestamp + ".log")}')
     print(f'scalars:     {osp.join(runner.log_dir, "vis_data", "scalars.json")}')
@@ -67,7 +79,11 @@ def main(argv=None):
     except (ConfigError, CheckpointError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}') from None
     setup_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except ValueError as e:  # a module refused its arguments (the message names them)
+        raise SystemExit(f'error: invalid config: {e}') from None
+    quiet_known_noise(runner.logger)
     runner.train()
     if runner.rank == 0:
         report(runner)

@@ -80,7 +80,8 @@ def check_registries() -> str:
     from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
 
     from vidreg_mm.registry import project_modules
-    expected = [(MODELS, 'DenoisingUnet'), (DIFFUSION_SCHEDULERS, 'EditDDPMScheduler')]
+    expected = [(MODELS, 'DenoisingUnet'), (DIFFUSION_SCHEDULERS, 'DDPMScheduler'),
+                (DIFFUSION_SCHEDULERS, 'DDIMScheduler')]
     ours = project_modules()
     expected += [(registry, name) for registry, names in ours.items() for name in names]
     missing = [f'{registry.name}.{name}' for registry, name in expected

@@ -1,6 +1,7 @@
 """What tools/train.py and tools/test.py share: the OpenMMLab command line and the config it
 gives."""
 import argparse
+import logging
 import os
 import os.path as osp
 
@@ -67,3 +68,26 @@ def setup_distributed(cfg: Config) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None  # a CPU module takes none
     cfg.model_wrapper_cfg = wrapper
+
+
+#: start of log lines of MMEngine and MMagic that say nothing about a run: MMEngine's own
+#: CheckpointHook builds the deprecated FileClient (with the HardDiskBackend alias), and
+#: MMagic's loops warn about any evaluator not named 'Evaluator', NamedMetricsEvaluator
+#: (its subclass) included
+KNOWN_LOG_NOISE = ('"FileClient" will be deprecated in future',
+                   '"HardDiskBackend" is the alias of "LocalBackend"',
+                   "Evaluator type for current config is 'NamedMetricsEvaluator'")
+
+
+class KnownNoiseFilter(logging.Filter):
+    """Drops the log records that start with one of ``KNOWN_LOG_NOISE``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(KNOWN_LOG_NOISE)
+
+
+def quiet_known_noise(logger: logging.Logger) -> None:
+    """Keep the known dependency messages out of ``logger`` (a Runner's), so that the
+    project's own warnings (skipped frames, retargeted data) are not buried."""
+    if not any(isinstance(f, KnownNoiseFilter) for f in logger.filters):
+        logger.addFilter(KnownNoiseFilter())

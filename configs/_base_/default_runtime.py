@@ -7,6 +7,8 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'))
 
+# Every hook by name (MMEngine registers each entry of default_hooks at its priority), so one
+# key changes one hook: --cfg-options default_hooks.sample_grid.interval=500
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),  # FID by iteration
@@ -14,18 +16,21 @@ default_hooks = dict(
     # atomic_local: written to a temporary file, then renamed (never a truncated checkpoint)
     checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3,
                     save_last=True, backend_args=dict(backend='atomic_local')),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
-# EMA of the weights (MMEngine's hook): swapped in for validation, test and saved checkpoints.
-# Grids of samples from fixed seeds: <work_dir>/samples/iter_N.png and the visualizer.
-# Checkpoints that torch.load reads with weights_only=True (resume on torch >= 2.6).
-# Every rank's random state in checkpoints, restored on resume; evaluation that leaves the
-# training run's random stream alone and scores the same sample seeds every time.
-custom_hooks = [
-    dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
-    dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50, sampler='ddim'),
-    dict(type='WeightsOnlyCheckpointHook'),
-    dict(type='RandomStateHook'),
-]
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # EMA of the weights (MMEngine's hook): swapped in for validation, test and checkpoints
+    ema=dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
+    # grids of samples from fixed seeds: <work_dir>/samples/iter_N.png and the visualizer
+    sample_grid=dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50,
+                     sampler='ddim'),
+    # checkpoints that torch.load reads with weights_only=True, and loaded that way
+    weights_only=dict(type='WeightsOnlyCheckpointHook'),
+    # every rank's random state in checkpoints, restored on resume; evaluation that leaves
+    # the training run's random stream alone and scores the same sample seeds every time
+    random_state=dict(type='RandomStateHook'),
+    # variance of mini-batch gradients every `interval` iterations (0: off)
+    grad_variance=dict(type='GradientVarianceHook', interval=0),
+)
+custom_hooks = []  # yours
 
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 vis_backends = [dict(type='LocalVisBackend')]

@@ -6,7 +6,7 @@ scanner returns a list of plain dicts (MMEngine data infos):
     clip_id     'seq/cam' string, unique in the dataset
     sequence    sequence name (HanCo: '%04d'; otherwise the video or folder name)
     camera      camera index (0 for video files and frame folders)
-    num_frames  frames in the clip
+    clip_length frames in the clip (on disk; a sample takes T of them)
     frames      frame file paths, in temporal order (image sources)
     video       video file path (video sources)
 
@@ -119,7 +119,7 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
                 raise ValueError(f'{cam_dir} holds {len(names)} frames but {meta_path} lists '
                                  f'{n_meta} for sequence {s}')
             clips.append(dict(clip_id=f'{seq_name}/{cam_name}', sequence=seq_name,
-                              camera=int(cam_name[3:]), split=seq_split, num_frames=n_meta,
+                              camera=int(cam_name[3:]), split=seq_split, clip_length=n_meta,
                               frames=[osp.join(cam_dir, n) for n in names]))
     return clips
 
@@ -174,7 +174,7 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 on_unreadable(path, e)
                 continue
             clips.append(dict(clip_id=f'{stem}/cam0', sequence=stem, camera=0, split=s,
-                              num_frames=n, video=path))
+                              clip_length=n, video=path))
     return clips
 
 
@@ -189,6 +189,6 @@ def scan_frame_folders(data_root: str, split: str, split_file=None,
             clip_dir = osp.join(folder, name)
             frames = _lower_suffix(_ls(clip_dir, backend_args, dirs=False), IMAGE_EXTENSIONS)
             clips.append(dict(clip_id=f'{name}/cam0', sequence=name, camera=0, split=s,
-                              num_frames=len(frames),
+                              clip_length=len(frames),
                               frames=[osp.join(clip_dir, f) for f in frames]))
     return clips

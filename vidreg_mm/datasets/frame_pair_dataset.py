@@ -1,5 +1,6 @@
 """Pairs of nearby frames of one clip (temporal runs) or single frames (baseline runs)."""
 import copy
+import itertools
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
@@ -29,6 +30,24 @@ def check_offset_range(offset_range) -> Tuple[int, int]:
         raise ValueError(f'offset_range={offset_range!r} holds no offset: need d_min <= d_max '
                          f'and a non-zero offset in [d_min, d_max] (d = 0 is never drawn)')
     return d_min, d_max
+
+
+def partner_bounds(anchor, clip_length, offset_range):
+    """Bounds ``(lo, hi)`` of the offsets ``d`` in ``offset_range`` that keep ``anchor + d``
+    inside a clip of ``clip_length`` frames (elementwise for arrays of anchors).
+
+    The one rule of pairing: the partners of an anchor are the non-zero ``d`` in
+    ``[lo, hi]``, so the anchor has one when ``lo <= hi`` and the range is not ``{0}``.
+    """
+    d_min, d_max = offset_range
+    return np.maximum(d_min, -anchor), np.minimum(d_max, clip_length - 1 - anchor)
+
+
+def anchors_of(clip_length: int, offset_range) -> np.ndarray:
+    """The frames of a clip that have at least one partner."""
+    i = np.arange(clip_length)
+    lo, hi = partner_bounds(i, clip_length, offset_range)
+    return i[(lo <= hi) & ~((lo == 0) & (hi == 0))]
 
 
 @DATASETS.register_module()
@@ -142,16 +161,14 @@ class VideoFramePairDataset(BaseDataset):
                   logger='current', level=30)
 
     @property
-    def min_clip_frames(self) -> int:
-        """Fewest frames a clip needs to hold one pair: 1 + the smallest |d| allowed."""
-        d_min, d_max = self.offset_range
-        abs_offsets = [abs(d) for d in range(d_min, d_max + 1) if d != 0]
-        return 1 + min(abs_offsets)
+    def min_clip_length(self) -> int:
+        """Fewest frames a clip needs for one pair (from the pairing rule, anchors_of)."""
+        return next(n for n in itertools.count(2) if len(anchors_of(n, self.offset_range)))
 
     def filter_data(self) -> List[dict]:
         """Leave out clips too short for any offset (one warning that counts them)."""
-        need = self.min_clip_frames
-        kept = [c for c in self.data_list if c['num_frames'] >= need]
+        need = self.min_clip_length
+        kept = [c for c in self.data_list if c['clip_length'] >= need]
         self.num_short_clips = len(self.data_list) - len(kept)
         if self.num_short_clips:
             print_log(f'{self.num_short_clips} of {len(self.data_list)} clips in '
@@ -169,15 +186,11 @@ class VideoFramePairDataset(BaseDataset):
         if self._fully_initialized:
             return
         super().full_init()
-        d_min, d_max = self.offset_range
         clip_ids, frames = [], []
         for c in range(super().__len__()):
-            n = super().get_data_info(c)['num_frames']
-            i = np.arange(n)
-            lo, hi = np.maximum(d_min, -i), np.minimum(d_max, n - 1 - i)
-            valid = (lo <= hi) & ~((lo == 0) & (hi == 0))
-            clip_ids.append(np.full(int(valid.sum()), c, np.int32))
-            frames.append(i[valid].astype(np.int32))
+            anchors = anchors_of(super().get_data_info(c)['clip_length'], self.offset_range)
+            clip_ids.append(np.full(len(anchors), c, np.int32))
+            frames.append(anchors.astype(np.int32))
         self._anchor_clip = np.concatenate(clip_ids)
         self._anchor_frame = np.concatenate(frames)
 
@@ -202,13 +215,13 @@ class VideoFramePairDataset(BaseDataset):
     # -- sampling -----------------------------------------------------------------------------
     def offset_candidates(self, i: int, n: int) -> Tuple[np.ndarray, np.ndarray]:
         """Offsets allowed for anchor ``i`` of an ``n``-frame clip and their probabilities."""
-        d_min, d_max = self.offset_range
-        d = np.arange(max(d_min, -i), min(d_max, n - 1 - i) + 1)
+        lo, hi = partner_bounds(i, n, self.offset_range)
+        d = np.arange(lo, hi + 1)
         d = d[d != 0]
         if self.offset_distribution == 'uniform':
             w = np.ones(len(d))
         else:
-            w = (max(abs(d_min), abs(d_max)) + 1 - np.abs(d)).astype(float)
+            w = (max(map(abs, self.offset_range)) + 1 - np.abs(d)).astype(float)
         return d, w / w.sum()
 
     def get_data_info(self, idx: int) -> dict:
@@ -222,7 +235,7 @@ class VideoFramePairDataset(BaseDataset):
         info = self.get_data_info(idx)
         rng = np.random.default_rng(idx) if self.test_mode else np.random
         i = info.pop('anchor')
-        offsets, probs = self.offset_candidates(i, info['num_frames'])
+        offsets, probs = self.offset_candidates(i, info['clip_length'])
         d = int(rng.choice(offsets, p=probs))
         if self.pair_mode:
             info['frame_inds'], info['offset'] = [i, i + d], d

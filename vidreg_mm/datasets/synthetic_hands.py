@@ -40,7 +40,7 @@ PALM_OUTLINE = np.array([[-0.5, -0.55], [0.45, -0.55], [0.55, 0.45], [0.25, 0.65
 class SyntheticHandsConfig:
     num_sequences: int = 32
     num_cameras: int = 2
-    num_frames: int = 32
+    clip_length: int = 32  # frames per sequence and camera
     size: int = 64
     val_fraction: float = 0.25
     seed: int = 0
@@ -48,10 +48,10 @@ class SyntheticHandsConfig:
     supersample: int = 2  # render at size * supersample, then downsample (anti-aliasing)
 
 
-def _smooth_trajectory(rng, num_frames, dims, low, high, max_cycles=1.5):
+def _smooth_trajectory(rng, length, dims, low, high, max_cycles=1.5):
     """Smooth curves in [low, high]: a few low-frequency sinusoids per dimension."""
-    t = np.linspace(0.0, 1.0, num_frames)[:, None]
-    curve = np.zeros((num_frames, dims))
+    t = np.linspace(0.0, 1.0, length)[:, None]
+    curve = np.zeros((length, dims))
     for k in range(3):
         freq = rng.uniform(0.2, max_cycles, dims) / (k + 1)
         phase = rng.uniform(0, 2 * np.pi, dims)
@@ -93,7 +93,7 @@ class _Sequence:
     """Everything random about one sequence, drawn once from its own generator."""
 
     def __init__(self, rng, cfg: SyntheticHandsConfig):
-        n = cfg.num_frames
+        n = cfg.clip_length
         tone = rng.uniform()  # along a light-to-dark skin axis (BGR), with a little noise
         self.skin = (1 - tone) * SKIN_LIGHT + tone * SKIN_DARK + rng.normal(0, 6, 3)
         self.bg_top = rng.uniform(0, 255, 3)
@@ -178,7 +178,7 @@ def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
         if not hasattr(cfg, key):
             raise TypeError(f'unknown synthetic-hands option {key!r}')
         setattr(cfg, key, value)
-    if cfg.num_sequences < 2 or cfg.num_frames < 2 or cfg.num_cameras < 1 or cfg.size < 8:
+    if cfg.num_sequences < 2 or cfg.clip_length < 2 or cfg.num_cameras < 1 or cfg.size < 8:
         raise ValueError(f'synthetic hands need >= 2 sequences, >= 2 frames, >= 1 camera '
                          f'and size >= 8, got {cfg}')
     num_val = min(max(1, int(round(cfg.num_sequences * cfg.val_fraction))),
@@ -196,11 +196,11 @@ def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
         for c in range(cfg.num_cameras):
             cam_dir = osp.join(out_dir, 'rgb', f'{s:04d}', f'cam{c}')
             os.makedirs(cam_dir, exist_ok=True)
-            for t in range(cfg.num_frames):
+            for t in range(cfg.clip_length):
                 img = render_frame(seq, t, c, cfg.size, cfg.supersample)
                 if not cv2.imwrite(osp.join(cam_dir, f'{t:08d}.jpg'), img, params):
                     raise OSError(f'could not write {osp.join(cam_dir, f"{t:08d}.jpg")}')
-        n = cfg.num_frames
+        n = cfg.clip_length
         meta['is_train'].append([s not in val_ids] * n)
         meta['subject_id'].append([seq.subject_id] * n)
         meta['is_valid'].append([True] * n)

@@ -116,7 +116,6 @@ class PairedColorJitter(BaseTransform):
             frames = TF.adjust_hue(TF.adjust_saturation(TF.adjust_contrast(
                 TF.adjust_brightness(frames, b), c), s), h)
             results[key] = list(frames.permute(0, 2, 3, 1).contiguous().numpy())
-        results['color_jitter'] = (b, c, s, h)
         return results
 
     def __repr__(self):

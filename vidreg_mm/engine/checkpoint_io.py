@@ -1,18 +1,20 @@
 """Checkpoint files: written atomically, read weights-only, errors that name the file.
 
-Importing vidreg_mm registers both with MMEngine:
-
 - ``AtomicLocalBackend`` (file backend ``'atomic_local'``, set in the configs'
   ``default_hooks.checkpoint.backend_args``): MMEngine serialises a checkpoint in memory
   and hands the bytes to its file backend, whose local ``put`` writes them in place; a kill
   during that write leaves a truncated ``iter_N.pth``. This backend writes to a hidden
   temporary file in the same folder, flushes it to disk and renames it over the target
   (atomic on POSIX): a checkpoint path holds a complete file or nothing.
-- the loader of local paths (MMEngine's ``CheckpointLoader``, used by ``load_from``,
-  ``--resume``, ``tools/test.py`` and ``load_checkpoint``): ``torch.load`` with
-  ``weights_only=True`` (tensors and plain Python data only: nothing in a checkpoint file
-  can run code; our checkpoints need no allowlisted classes, see WeightsOnlyCheckpointHook),
-  and errors that name the file for a missing, truncated, corrupt or unsafe checkpoint.
+- :func:`load_local_checkpoint`: ``torch.load`` with ``weights_only=True`` (tensors and
+  plain Python data only: nothing in a checkpoint file can run code; our checkpoints need no
+  allowlisted classes, see WeightsOnlyCheckpointHook), errors that name the file for a
+  missing, truncated, corrupt or unsafe checkpoint, and an explicit opt-in
+  (``safe_globals``, torch's allowlist) for older checkpoints that hold numpy or MMEngine
+  objects. :func:`weights_only_loading` makes it MMEngine's loader of local paths
+  (``load_from``, ``--resume``, ``load_checkpoint``) for the duration of a run: the
+  ``WeightsOnlyCheckpointHook`` does so around each run; importing vidreg_mm changes
+  nothing.
 """
 import contextlib
 import glob
@@ -20,7 +22,8 @@ import os
 import os.path as osp
 import re
 import tempfile
-from typing import Optional
+from importlib import import_module
+from typing import Optional, Sequence
 
 import torch
 from mmengine.fileio import LocalBackend, register_backend
@@ -71,20 +74,42 @@ class AtomicLocalBackend(LocalBackend):
 register_backend('atomic_local', AtomicLocalBackend, force=True)
 
 
-def load_local_checkpoint(filename: str, map_location=None):
-    """``torch.load(weights_only=True)`` of a local file, with errors naming it."""
+def resolve_globals(names: Sequence[str]) -> list:
+    """The objects named ``module.attr`` (e.g. ``numpy.core.multiarray._reconstruct``)."""
+    found = []
+    for name in names:
+        module, _, attr = str(name).rpartition('.')
+        try:
+            found.append(getattr(import_module(module), attr))
+        except (ImportError, AttributeError, ValueError):
+            raise ValueError(f'safe_globals: cannot import {name!r} (give module.name)') from None
+    return found
+
+
+def load_local_checkpoint(filename: str, map_location=None, safe_globals: Sequence[str] = ()):
+    """``torch.load(weights_only=True)`` of a local file, with errors naming it.
+
+    ``safe_globals``: names of classes and functions the file may hold besides tensors and
+    plain data (torch's allowlist), for checkpoints of other OpenMMLab runs; only for files
+    you trust."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(resolve_globals(safe_globals)):
+            return torch.load(filename, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if _unsupported_global(str(e)):
+        refused = _unsupported_global(str(e))
+        if refused:
+            names = sorted(set(_unsafe_globals(filename) + list(safe_globals)
+                               + [refused.split()[-1]]))
             raise CheckpointError(
                 f'refusing to load checkpoint {filename}: it holds objects other than '
                 'tensors and plain Python data, which could run code when unpickled '
-                f'(torch.load weights_only=True): {_unsupported_global(str(e))}') from None
+                f'(torch.load weights_only=True): {refused}. If you trust this file, allow '
+                f'them by name: --cfg-options "default_hooks.weights_only.safe_globals='
+                f'[{",".join(names)}]" (docs/training.md)') from None
         raise CheckpointError(f'cannot read checkpoint {filename}: the file is truncated, '
                               f'corrupt or not a torch checkpoint ({reason})') from None
 
@@ -92,16 +117,40 @@ def load_local_checkpoint(filename: str, map_location=None):
 def _unsupported_global(message: str) -> Optional[str]:
     """``GLOBAL module.name`` that torch's weights-only unpickler refused, if that failed."""
     match = re.search(r'unsupported (?:global:? )?(GLOBAL \S+)', message, re.IGNORECASE)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    match = re.search(r"allowlisted via `add_safe_globals`, but got <class '([^']+)'>", message)
+    return f'GLOBAL {match.group(1)}' if match else None
 
 
-CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+def _unsafe_globals(filename: str) -> list:
+    """Every global a checkpoint file names that the weights-only unpickler would refuse."""
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(filename))
+    except Exception:  # noqa: BLE001  an old (non-zip) format: the refused name is enough
+        return []
 
 
-def check_training_checkpoint(filename: str) -> dict:
+@contextlib.contextmanager
+def weights_only_loading(safe_globals: Sequence[str] = ()):
+    """Within the block, MMEngine loads local checkpoints with :func:`load_local_checkpoint`
+    (its loader of local paths is restored afterwards)."""
+    previous = CheckpointLoader._schemes.get('')
+    CheckpointLoader.register_scheme(
+        prefixes='', force=True,
+        loader=lambda filename, map_location=None: load_local_checkpoint(
+            filename, map_location, safe_globals))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            CheckpointLoader.register_scheme(prefixes='', loader=previous, force=True)
+
+
+def check_training_checkpoint(filename: str, safe_globals: Sequence[str] = ()) -> dict:
     """Load ``filename`` and check that it can be resumed from: an error naming the file
     and the missing parts otherwise. Returns the checkpoint."""
-    checkpoint = load_local_checkpoint(filename, map_location='cpu')
+    checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f'cannot resume from {filename}: it holds a '
                               f'{type(checkpoint).__name__}, not a training checkpoint')

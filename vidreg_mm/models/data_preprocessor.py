@@ -1,4 +1,4 @@
-"""Turn packed frame samples into one normalised, frame-major batch on the device."""
+"""Turn packed clip samples into one normalised B x T x C x H x W batch on the device."""
 from typing import Sequence, Union
 
 import torch
@@ -9,15 +9,13 @@ from torch import Tensor
 
 @MODELS.register_module()
 class FramePairDataPreprocessor(BaseDataPreprocessor):
-    """Stack ``B`` samples of ``T`` frames (T = 2 pairs, T = 1 single frames) into one batch.
+    """Stack ``B`` samples of ``T`` frames into one ``B x T x C x H x W`` batch.
 
     ``inputs`` (a list of uint8 ``T x 3 x H x W`` tensors from :class:`PackFrames`, or one
-    stacked ``B x T x 3 x H x W`` tensor) becomes a float batch of ``T * B`` frames in
-    ``[-1, 1]``, frame-major: frame ``t`` of sample ``k`` is row ``t * B + k``, so the two
-    frames of pair ``k`` are rows ``k`` and ``B + k``. The output also carries
-    ``num_frames`` (T); baseline and pair batches go through the same code. A dict of
-    ``inputs`` (MMagic's generative-metric samplers: ``dict(num_batches=N, ...)``) passes
-    through unchanged.
+    stacked ``B x T x 3 x H x W`` tensor) becomes a float batch in ``[-1, 1]`` whose clip
+    axis T is kept: T = 1 single frames, T = 2 pairs, any T alike. Single frames given as
+    ``B x 3 x H x W`` get T = 1. A dict of ``inputs`` (MMagic's generative-metric samplers:
+    ``dict(num_batches=N, ...)``) passes through unchanged.
 
     Args:
         mean (float): subtracted from the uint8 values. Default: 127.5.
@@ -34,7 +32,7 @@ class FramePairDataPreprocessor(BaseDataPreprocessor):
         data = self.cast_data(data)
         inputs: Union[Tensor, Sequence[Tensor], dict] = data['inputs']
         if isinstance(inputs, dict):  # MMagic's generative metrics: dict(num_batches=N, ...)
-            return dict(inputs=inputs, data_samples=data.get('data_samples'), num_frames=1)
+            return dict(inputs=inputs, data_samples=data.get('data_samples'))
         if not torch.is_tensor(inputs):
             shapes = {tuple(x.shape) for x in inputs}
             if len(shapes) != 1:
@@ -45,10 +43,8 @@ class FramePairDataPreprocessor(BaseDataPreprocessor):
         if inputs.dim() != 5:
             raise ValueError(f'expected samples of T x C x H x W frames, got a batch of shape '
                              f'{tuple(inputs.shape)}')
-        b, t = inputs.shape[:2]
-        frames = inputs.transpose(0, 1).reshape(t * b, *inputs.shape[2:]).float()
-        frames = (frames - self.mean) / self.std
-        return dict(inputs=frames, data_samples=data.get('data_samples'), num_frames=t)
+        clips = (inputs.float() - self.mean) / self.std
+        return dict(inputs=clips, data_samples=data.get('data_samples'))
 
     def destruct(self, frames: Tensor) -> Tensor:
         """Model-space frames back to the 0..255 range (float), as MMagic's metrics read."""

@@ -1,25 +1,25 @@
-"""An unconditional image diffusion model that trains on frame pairs in MMEngine's Runner."""
-import weakref
-from collections import OrderedDict
-from copy import deepcopy
-from typing import Dict, List, Optional, Sequence, Tuple
+"""An unconditional image diffusion model that trains on video clips in MMEngine's Runner."""
+from typing import List, Optional, Sequence
 
-import numpy as np
 import torch
 from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
 from mmagic.structures import DataSample
 from mmengine.dist import get_dist_info
-from mmengine.logging import MessageHub, print_log
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from torch import Tensor
-from torch import distributed as dist
-from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ..registry import mmagic_scope
 from .losses.temporal_reg_loss import PREDICTION_TYPES
 
 SAMPLERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}
-DIFFUSERS_PREDICTION = {'eps': 'epsilon', 'x0': 'sample', 'v': 'v_prediction'}
+
+
+def build_scheduler(cfg: dict):
+    """A diffusers scheduler from MMagic's ``DIFFUSION_SCHEDULERS``, without MMagic's
+    wrapper (which forwards every attribute, and so cannot be deep-copied, as EMA does)."""
+    built = DIFFUSION_SCHEDULERS.build(cfg)
+    return vars(built).get('scheduler', built)
 
 
 def _network_output(out) -> Tensor:
@@ -37,144 +37,111 @@ def _network_output(out) -> Tensor:
     raise TypeError(f'cannot read a prediction from a {type(out).__name__}')
 
 
-def _as_tensor(values) -> Tensor:
-    return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
-
-
-NONFINITE_LOSS_ACTIONS = ('stop', 'skip')
-# Models whose next optimizer step is skipped (a non-finite loss under nonfinite_loss='skip').
-_SKIP_NEXT_STEP: 'weakref.WeakSet' = weakref.WeakSet()
-_step_hook_registered = False
-
-
-def _skip_pending_steps(optimizer, args, kwargs):
-    """torch optimizer step pre-hook: for a model in ``_SKIP_NEXT_STEP``, drop the gradients
-    of its parameters, so that the optimizer leaves them and their state (moments, step
-    count, weight decay) exactly as they were: the step is skipped, not taken with zero
-    gradients."""
-    for model in list(_SKIP_NEXT_STEP):
-        own = {id(p) for p in model.parameters()}
-        hit = False
-        for group in optimizer.param_groups:
-            for p in group['params']:
-                if id(p) in own:
-                    p.grad, hit = None, True
-        if hit:
-            _SKIP_NEXT_STEP.discard(model)
-
-
 @MODELS.register_module()
 class TemporalDiffusionModel(BaseModel):
-    """Diffusion model whose training step is the temporal-regularised loss on frame pairs.
+    """Diffusion model whose training step is the temporal-regularised loss on video clips.
 
     The network is any denoiser of MMagic's MODELS registry (``DenoisingUnet``, diffusers
-    models such as ``UNet2DModel`` through MMagic's wrapper) under the key ``unet``. The noise
-    schedule comes from ``diffusion_scheduler`` (MMagic's ``EditDDPMScheduler`` or a diffusers
-    scheduler through ``DIFFUSION_SCHEDULERS``); sampling uses diffusers' DDPM or DDIM
-    scheduler on the same betas.
+    models such as ``UNet2DModel`` through MMagic's wrapper) under the key ``unet``.
+    ``diffusion_scheduler`` is the one owner of the noise schedule and of what the network
+    predicts: a diffusers scheduler (through MMagic's ``DIFFUSION_SCHEDULERS``) whose
+    ``add_noise``, ``get_velocity``, ``alphas_cumprod`` and ``prediction_type`` the loss
+    uses, and whose config the DDPM and DDIM samplers are built from.
 
-    ``train_step`` is MMEngine's: preprocess, ``forward(mode='loss')`` under the optim
-    wrapper's context (AMP), update (gradient clipping), so it runs unchanged under DDP and
-    with MMEngine's EMAHook. ``forward(mode='loss')`` makes one draw of timesteps and noise
-    and ONE network forward over all frames of the batch (see :class:`TemporalRegLoss`).
-    ``val_step``/``test_step`` generate one sample per input sample and return MMagic
-    ``DataSample`` s with ``fake_img`` (float, 0..255, BGR as MMagic's metrics read it).
+    ``train_step`` is MMEngine's: preprocess (B x T x C x H x W clips), ``forward(
+    mode='loss')`` under the optim wrapper's context (AMP), update. ``forward(mode='loss')``
+    makes one draw of timesteps and noise per clip and ONE network forward over the B * T
+    frames, flattened only for the network (see :class:`TemporalRegLoss`). ``val_step`` /
+    ``test_step`` generate one sample per input sample and return MMagic ``DataSample`` s with
+    ``fake_img`` (float, 0..255, BGR as MMagic's metrics read it).
 
     Args:
         unet (dict): the denoiser config.
-        diffusion_scheduler (dict): the training noise schedule.
-        loss (dict): the loss config (``TemporalRegLoss``); ``prediction_type`` is set from
-            this model's key.
-        prediction_type (str): what the network predicts: 'eps', 'x0' or 'v'.
+        diffusion_scheduler (dict): the training schedule and ``prediction_type``
+            ('epsilon', 'sample' or 'v_prediction'), e.g. ``dict(type='DDPMScheduler',
+            num_train_timesteps=1000, beta_schedule='linear', prediction_type='epsilon')``.
+        loss (dict): the loss config (``TemporalRegLoss``).
         data_preprocessor (dict): default ``FramePairDataPreprocessor``.
         sampler (str): 'ddim' or 'ddpm' for val/test. Default: 'ddim'.
         num_sample_steps (int): sampling steps for val/test. Default: 50.
         sample_seed (int): base seed of val/test samples (each sample seeded by its index).
         image_size (int, optional): sample size; read from the denoiser when not given.
-        nonfinite_loss (str): what a NaN or infinite training loss does: 'stop' raises
-            ``FloatingPointError`` naming the iteration and the loss terms (the last
-            checkpoint is intact); 'skip' logs a warning and skips that optimizer step
-            (no parameter or optimizer state changes; ``skipped_steps`` is logged). Ranks
-            agree: if one rank's loss is non-finite, every rank stops or skips. Default:
-            'stop'.
     """
 
     def __init__(self,
                  unet: dict,
-                 diffusion_scheduler: dict = dict(type='EditDDPMScheduler',
-                                                  num_train_timesteps=1000),
+                 diffusion_scheduler: dict = dict(type='DDPMScheduler',
+                                                  num_train_timesteps=1000,
+                                                  beta_schedule='linear',
+                                                  prediction_type='epsilon'),
                  loss: dict = dict(type='TemporalRegLoss'),
-                 prediction_type: str = 'eps',
                  data_preprocessor: Optional[dict] = dict(type='FramePairDataPreprocessor'),
                  sampler: str = 'ddim',
                  num_sample_steps: int = 50,
                  sample_seed: int = 0,
                  image_size: Optional[int] = None,
-                 nonfinite_loss: str = 'stop',
                  init_cfg: Optional[dict] = None):
         with mmagic_scope():  # BaseModel builds the preprocessor from the default scope
             super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f'model.prediction_type must be one of {PREDICTION_TYPES}, got '
-                             f'{prediction_type!r}')
         if sampler not in SAMPLERS:
             raise ValueError(f'model.sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
-        if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
-            raise ValueError(f'model.nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, '
-                             f'got {nonfinite_loss!r}')
-        self.nonfinite_loss, self.skipped_steps = nonfinite_loss, 0
-        loss = deepcopy(loss)
-        if loss.get('prediction_type', prediction_type) != prediction_type:
-            raise ValueError(f"model.loss.prediction_type={loss['prediction_type']!r} differs "
-                             f'from model.prediction_type={prediction_type!r}: set it once, on '
-                             'the model')
-        loss['prediction_type'] = prediction_type
-        self.prediction_type = prediction_type
+        if not (isinstance(num_sample_steps, int) and num_sample_steps >= 1):
+            raise ValueError(f'model.num_sample_steps must be an integer >= 1, got '
+                             f'{num_sample_steps!r}')
+        self.scheduler = build_scheduler(diffusion_scheduler)
+        config = getattr(self.scheduler, 'config', None)
+        kind = config.get('prediction_type') if config is not None else None
+        if kind not in PREDICTION_TYPES or not hasattr(self.scheduler, 'add_noise'):
+            raise ValueError(
+                f'model.diffusion_scheduler must be a diffusers DDPM-type scheduler with '
+                f'prediction_type in {PREDICTION_TYPES}; got {type(self.scheduler).__name__} '
+                f'with prediction_type={kind!r}')
         self.unet = MODELS.build(unet)
         self.loss = MODELS.build(loss)
-        scheduler = DIFFUSION_SCHEDULERS.build(diffusion_scheduler)
-        self.register_buffer('betas', _as_tensor(scheduler.betas), persistent=False)
-        self.register_buffer('alphas_cumprod', torch.cumprod(1 - self.betas.double(), 0).float(),
-                             persistent=False)
-        self.sampler, self.num_sample_steps, self.sample_seed = (sampler, int(num_sample_steps),
+        self.sampler, self.num_sample_steps, self.sample_seed = (sampler, num_sample_steps,
                                                                  int(sample_seed))
         self.image_size = image_size or self._denoiser_size()
         self._num_generated = 0  # samples generated for metrics that give no sample index
-        self.in_channels = self._denoiser_channels()
+        self.in_channels = int(self._denoiser_setting('in_channels') or 3)
 
     # -- the network --------------------------------------------------------------------------
+    def _denoiser_setting(self, *names):
+        """The first of ``names`` that the denoiser's config (diffusers models) or, without
+        one, its attributes (MMagic's) give."""
+        config = getattr(self.unet, 'config', None)
+        for name in names:
+            value = config.get(name) if config is not None else getattr(self.unet, name, None)
+            if value is not None:
+                return value
+        return None
+
     def _denoiser_size(self) -> int:
-        size = getattr(self.unet, 'image_size', None)
-        if size is None and hasattr(self.unet, 'config'):
-            size = self.unet.config.get('sample_size')
+        size = self._denoiser_setting('image_size', 'sample_size')
         if size is None:
             raise ValueError('cannot read the sample size from the denoiser; set '
                              'model.image_size')
         return int(size[0] if isinstance(size, (list, tuple)) else size)
 
-    def _denoiser_channels(self) -> int:
-        channels = getattr(self.unet, 'in_channels', None)
-        if channels is None and hasattr(self.unet, 'config'):
-            channels = self.unet.config.get('in_channels')
-        return int(channels or 3)
-
     def denoise(self, x_t: Tensor, t: Tensor) -> Tensor:
-        """The network's prediction (eps, x0 or v) for noisy frames at timesteps ``t``."""
-        pred = _network_output(self.unet(x_t, t))
-        if pred.shape != x_t.shape:
+        """The network's prediction for noisy frames ``x_t`` (``... x C x H x W``) at
+        timesteps ``t`` (``...``): the leading axes are flattened for one network forward."""
+        frames = x_t.reshape(-1, *x_t.shape[-3:])
+        pred = _network_output(self.unet(frames, t.reshape(-1)))
+        if pred.shape != frames.shape:
             raise ValueError(f'the denoiser returned {tuple(pred.shape)} for input '
-                             f'{tuple(x_t.shape)}; it must predict one value per input value '
-                             '(learned variances are not supported: for DenoisingUnet set '
-                             "output_cfg=dict(mean=..., var='fixed'))")
-        return pred
+                             f'{tuple(frames.shape)}; it must predict one value per input '
+                             'value (learned variances are not supported: for DenoisingUnet '
+                             "set output_cfg=dict(mean=..., var='fixed'))")
+        return pred.view(x_t.shape)
 
     @property
-    def num_timesteps(self) -> int:
-        return len(self.alphas_cumprod)
+    def prediction_type(self) -> str:
+        return self.scheduler.config.prediction_type
 
     # -- training -----------------------------------------------------------------------------
-    def forward(self, inputs: Tensor, data_samples: Optional[list] = None,
-                num_frames: int = 1, mode: str = 'loss'):
+    def forward(self, inputs: Tensor, data_samples: Optional[list] = None, mode: str = 'loss'):
+        """``inputs``: B x T x C x H x W clips in [-1, 1] (or MMagic's generative-metric
+        request ``dict(num_batches=N)`` in 'predict' mode)."""
         if mode == 'loss':
             if tuple(inputs.shape[-2:]) != (self.image_size, self.image_size):
                 raise ValueError(
@@ -182,58 +149,20 @@ class TemporalDiffusionModel(BaseModel):
                     f'{self.image_size} x {self.image_size} images: make the data pipeline\'s '
                     'size and model.unet.image_size (or model.image_size) agree')
             iteration = MessageHub.get_current_instance().get_info('iter', 0)
-            return self.loss(self.denoise, inputs, num_frames, self.alphas_cumprod, iteration)
+            return self.loss(self.denoise, inputs, self.scheduler, iteration)
         if mode == 'predict':
             if isinstance(inputs, dict):  # MMagic's generative metrics ask for N samples
                 return self.predict(data_samples, num_samples=int(inputs['num_batches']))
-            return self.predict(data_samples, num_samples=inputs.shape[0] // num_frames)
+            return self.predict(data_samples, num_samples=inputs.shape[0])
         raise ValueError(f"mode must be 'loss' or 'predict', got {mode!r}")
-
-    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """MMEngine's sum of the loss terms, checked for NaN and infinity before backward
-        (``nonfinite_loss``). Runs in MMEngine's train_step and in its DDP wrapper's alike."""
-        loss, log_vars = super().parse_losses(losses)
-        here = not bool(torch.isfinite(loss.detach()))
-        bad = torch.tensor(int(here), device=loss.device)
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank stops or skips
-        if not bad.item():
-            if self.skipped_steps:
-                log_vars['skipped_steps'] = torch.tensor(float(self.skipped_steps))
-            return loss, log_vars
-        iteration = MessageHub.get_current_instance().get_info('iter', 0) + 1
-        terms = ', '.join(f'{k}={float(v):.6g}' for k, v in log_vars.items())
-        what = (f'non-finite training loss at iteration {iteration} '
-                + (f'({terms})' if here else 'on another rank'))
-        if self.nonfinite_loss == 'stop':
-            raise FloatingPointError(
-                f'{what}; stopped before the optimizer step, so the last checkpoint is '
-                "unaffected (set model.nonfinite_loss='skip' to skip such steps instead)")
-        self.skipped_steps += 1
-        print_log(f'{what}: step skipped ({self.skipped_steps} so far)', logger='current',
-                  level=30)
-        self._skip_next_step()
-        # a zero loss that reaches every parameter: backward (and DDP's gradient reduction)
-        # run as usual, with exact zeros; the optimizer step is then skipped
-        zero = sum((p.reshape(-1)[:1] * 0).sum() for p in self.parameters() if p.requires_grad)
-        return zero, OrderedDict(skipped_steps=torch.tensor(float(self.skipped_steps)))
-
-    def _skip_next_step(self):
-        global _step_hook_registered
-        if not _step_hook_registered:
-            register_optimizer_step_pre_hook(_skip_pending_steps)
-            _step_hook_registered = True
-        _SKIP_NEXT_STEP.add(self)
 
     # -- sampling -----------------------------------------------------------------------------
     def build_sampler(self, sampler: str):
-        """A diffusers DDPM/DDIM scheduler (through MMagic's registry) on this model's betas."""
+        """A diffusers DDPM/DDIM scheduler (through MMagic's registry) from the training
+        scheduler's config: the same betas and prediction type."""
         if sampler not in SAMPLERS:
             raise ValueError(f'sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
-        return DIFFUSION_SCHEDULERS.build(dict(
-            type=SAMPLERS[sampler], num_train_timesteps=self.num_timesteps,
-            trained_betas=self.betas.double().cpu().numpy(),
-            prediction_type=DIFFUSERS_PREDICTION[self.prediction_type], clip_sample=True))
+        return build_scheduler(dict(type=SAMPLERS[sampler], from_config=self.scheduler.config))
 
     @torch.no_grad()
     def sample(self, noise: Tensor, num_steps: int, sampler: str = 'ddim',
@@ -258,7 +187,7 @@ class TemporalDiffusionModel(BaseModel):
         shape = (self.in_channels, self.image_size, self.image_size)
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         noise = torch.stack([torch.randn(shape, generator=g) for g in gens])
-        x = self.sample(noise.to(self.alphas_cumprod.device), num_steps, sampler, gens)
+        x = self.sample(noise.to(self.data_preprocessor.device), num_steps, sampler, gens)
         return self.data_preprocessor.destruct(x)
 
     def infer(self, num_samples: int = 16, num_steps: int = 50, sampler: str = 'ddim',

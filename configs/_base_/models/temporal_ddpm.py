@@ -1,13 +1,13 @@
-# The temporal-regularised diffusion model: MMagic's DenoisingUnet under `unet`, a linear
-# 1000-step DDPM schedule, and TemporalRegLoss (docs/method.md). Any MMagic denoiser can
-# replace `unet` (see configs/synthetic_hands_unet2d_temporal_cpu.py).
+# The temporal-regularised diffusion model: MMagic's DenoisingUnet under `unet`, diffusers'
+# DDPMScheduler (a linear 1000-step schedule) as the one owner of the noise schedule and of
+# what the network predicts, and TemporalRegLoss (docs/method.md). A recipe sets the
+# denoiser's size from its data's resolution (model.unet.image_size=_base_.resolution). Any
+# MMagic denoiser can replace `unet` (see configs/synthetic_hands_unet2d_temporal_cpu.py).
 model = dict(
     type='TemporalDiffusionModel',
-    prediction_type='eps',  # what the network predicts: 'eps', 'x0' or 'v'
     data_preprocessor=dict(type='FramePairDataPreprocessor'),
     unet=dict(
         type='DenoisingUnet',
-        image_size=32,
         in_channels=3,
         base_channels=32,
         resblocks_per_downsample=1,
@@ -19,7 +19,11 @@ model = dict(
         norm_cfg=dict(type='GN', num_groups=16),
         output_cfg=dict(mean='eps', var='fixed')),
     diffusion_scheduler=dict(
-        type='EditDDPMScheduler', num_train_timesteps=1000, beta_schedule='linear'),
+        type='DDPMScheduler',
+        num_train_timesteps=1000,
+        beta_schedule='linear',
+        # what the network predicts: 'epsilon', 'sample' (x0) or 'v_prediction'
+        prediction_type='epsilon'),
     loss=dict(
         type='TemporalRegLoss',
         lambda_reg=1.0,  # lambda; 0 turns the regulariser off

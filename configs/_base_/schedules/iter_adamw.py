@@ -1,5 +1,9 @@
 optim_wrapper = dict(
-    type='OptimWrapper',  # tools/train.py --amp makes it AmpOptimWrapper
+    # MMEngine's OptimWrapper that checks the loss before backward: a NaN or infinite loss
+    # stops the run ('stop') or skips the step ('skip'); tools/train.py --amp selects its
+    # AMP variant, FiniteLossAmpOptimWrapper
+    type='FiniteLossOptimWrapper',
+    nonfinite_loss='stop',
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.0),
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [

@@ -5,7 +5,8 @@ from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..gradient_variance import gradient_variance, model_loss, preserved_rng_state
+from ..gradient_variance import gradient_variance, model_loss
+from ..random_state import preserved_rng_state
 
 
 @HOOKS.register_module()

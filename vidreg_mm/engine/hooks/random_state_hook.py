@@ -7,7 +7,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ..gradient_variance import rng_state, set_rng_state
+from ..random_state import rng_state, set_rng_state
 
 
 @HOOKS.register_module()

@@ -1,8 +1,13 @@
-"""Keep checkpoints loadable with ``torch.load(weights_only=True)`` (torch >= 2.6 default)."""
+"""Checkpoints written for, and read by, ``torch.load(weights_only=True)``."""
+from contextlib import ExitStack
+from typing import Sequence
+
 import numpy as np
 from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
+
+from ..checkpoint_io import resolve_globals, weights_only_loading
 
 _TAG = '__history_buffer__'
 
@@ -32,7 +37,8 @@ def plain_to_history_buffer(state: dict) -> HistoryBuffer:
 
 @HOOKS.register_module()
 class WeightsOnlyCheckpointHook(Hook):
-    """Write checkpoints that ``torch.load`` reads with ``weights_only=True``.
+    """Write checkpoints that ``torch.load`` reads with ``weights_only=True``, and read
+    checkpoints that way during the run.
 
     MMEngine saves the message hub's ``HistoryBuffer`` objects, whose pickles hold bound
     methods (``getattr``) and numpy arrays, so a checkpoint cannot be loaded by torch's
@@ -41,9 +47,31 @@ class WeightsOnlyCheckpointHook(Hook):
     values in the checkpoint's metadata as plain Python data, and rebuilds the buffers when
     a checkpoint is loaded, before the runner restores its message hub. Checkpoints then hold
     tensors and plain Python values only: no arbitrary code runs from a checkpoint file.
+
+    From ``before_run`` to ``after_run`` (so for ``load_from``, ``--resume`` and
+    ``tools/test.py``) MMEngine loads local checkpoints through
+    :func:`~vidreg_mm.engine.checkpoint_io.load_local_checkpoint`: weights-only, with errors
+    naming the file.
+
+    Args:
+        safe_globals (list[str]): the explicit opt-in for checkpoints of other OpenMMLab runs
+            that hold numpy or MMEngine objects: names (``module.attr``) torch's weights-only
+            unpickler may accept besides tensors and plain data. Only for files you trust.
+            Default: none.
     """
 
     priority = 'VERY_LOW'  # after every other hook has added what it saves
+
+    def __init__(self, safe_globals: Sequence[str] = ()):
+        self.safe_globals = tuple(safe_globals)
+        resolve_globals(self.safe_globals)  # a wrong name is an error now, not at load time
+        self._loading = ExitStack()
+
+    def before_run(self, runner) -> None:
+        self._loading.enter_context(weights_only_loading(self.safe_globals))
+
+    def after_run(self, runner) -> None:
+        self._loading.close()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         hub = checkpoint.get('message_hub')

@@ -104,7 +104,8 @@ class FrameFID(FrechetInceptionDistance):
         feats, seen = [], 0
         limit = self.real_nums_per_device if self.real_nums > 0 else None
         for batch in self.real_loader(dataloader):
-            frames = data_preprocessor.destruct(data_preprocessor(batch, False)['inputs'])
+            clips = data_preprocessor(batch, False)['inputs']  # B x T x C x H x W
+            frames = data_preprocessor.destruct(clips.flatten(0, 1))
             feats.append(self.forward_inception(frames[:, [2, 1, 0]]).cpu())
             seen += len(frames)
             if limit is not None and seen >= limit:

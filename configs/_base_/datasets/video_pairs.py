@@ -1,0 +1,33 @@
+# What every video-pair dataset piece shares: pairs of nearby frames of one clip for
+# training (VideoFramePairDataset), single frames for evaluation, one pipeline. A dataset
+# piece inherits this and sets data_root (and its own keys) in the three loaders.
+#
+# The resolution is set once, here or in a recipe that restates `resolution` and
+# `frame_pipeline` (configs/handco_temporal.py); recipes give the model the same value
+# (model.unet.image_size=_base_.resolution).
+resolution = 32
+offset_range = (-4, 4)  # signed frame offsets d of a pair; d = 0 is never drawn
+
+# No flip by default: a mirrored right hand is a left hand, which hand data does not hold.
+frame_pipeline = [
+    dict(type='LoadClipFrames', on_broken='skip'),
+    dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),
+    dict(type='PackFrames'),
+]
+
+# one dataset, seen on the train split as pairs and on the val split as single frames
+video_clips = dict(type='VideoFramePairDataset', offset_range=offset_range,
+                   pipeline=frame_pipeline)
+workers = dict(num_workers=2, persistent_workers=True)
+
+train_dataloader = dict(
+    batch_size=16,  # samples per process: pairs in pair mode, frames in single-frame mode
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(video_clips, split='train', pair_mode=True, offset_distribution='uniform'),
+    **workers)
+val_dataloader = dict(
+    batch_size=32,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(video_clips, split='val', pair_mode=False, test_mode=True),
+    **workers)
+test_dataloader = val_dataloader
