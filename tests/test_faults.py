@@ -311,7 +311,7 @@ def test_nan_loss_skip_leaves_parameters_and_optimizer_untouched(handco_root, tm
     assert math.isnan(float(out3['loss'].detach()))  # the log says what happened at step 3
     params4, step4, skipped4, out4 = snapshots[4]
     assert step4 == 3 and not all(torch.equal(a, b) for a, b in zip(params3, params4))
-    assert math.isfinite(float(out4['loss'])) and skipped4 == 1
+    assert math.isfinite(float(out4['loss'].detach())) and skipped4 == 1
     assert [r.get('skipped_steps') for r in losses_records(tmp_path)][2:] == [1, 1, 1]
     out = capsys.readouterr().out
     assert 'non-finite training loss at iteration 3 (loss=nan): step skipped (1 so far)' in out
