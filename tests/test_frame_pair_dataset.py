@@ -328,3 +328,10 @@ def test_runner_dataloader_is_deterministic_for_a_seed(handco_root):
 
     assert first_batches(0) == first_batches(0)
     assert first_batches(0) != first_batches(1)
+
+
+@pytest.mark.parametrize('offset_range', [(-4, 4), (3, 4), (-7, -2), (0, 5), (-1, 0), (2, 2)])
+def test_the_shortest_clip_with_a_pair_is_what_the_pairing_rule_says(offset_range):
+    from vidreg_mm.datasets.frame_pair_dataset import anchors_of, min_clip_length
+    need = min_clip_length(offset_range)
+    assert len(anchors_of(need, offset_range)) > 0 and len(anchors_of(need - 1, offset_range)) == 0

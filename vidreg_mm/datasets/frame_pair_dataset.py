@@ -1,6 +1,5 @@
 """Pairs of nearby frames of one clip (temporal runs) or single frames (baseline runs)."""
 import copy
-import itertools
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
@@ -48,6 +47,12 @@ def anchors_of(clip_length: int, offset_range) -> np.ndarray:
     i = np.arange(clip_length)
     lo, hi = partner_bounds(i, clip_length, offset_range)
     return i[(lo <= hi) & ~((lo == 0) & (hi == 0))]
+
+
+def min_clip_length(offset_range) -> int:
+    """Fewest frames a clip needs to hold a pair: 1 + the smallest non-zero |d| allowed."""
+    d_min, d_max = offset_range
+    return 1 + (1 if d_min <= 0 <= d_max else min(abs(d_min), abs(d_max)))
 
 
 @DATASETS.register_module()
@@ -160,14 +165,9 @@ class VideoFramePairDataset(BaseDataset):
         print_log(f'skipping unreadable video {path}: {type(error).__name__}: {error}',
                   logger='current', level=30)
 
-    @property
-    def min_clip_length(self) -> int:
-        """Fewest frames a clip needs for one pair (from the pairing rule, anchors_of)."""
-        return next(n for n in itertools.count(2) if len(anchors_of(n, self.offset_range)))
-
     def filter_data(self) -> List[dict]:
         """Leave out clips too short for any offset (one warning that counts them)."""
-        need = self.min_clip_length
+        need = min_clip_length(self.offset_range)
         kept = [c for c in self.data_list if c['clip_length'] >= need]
         self.num_short_clips = len(self.data_list) - len(kept)
         if self.num_short_clips:
