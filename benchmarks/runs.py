@@ -19,10 +19,12 @@ from vidreg_mm.convergence import read_curves
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 FID_METRICS = ['FID-train/fid', 'FID-val/fid']
+KID_METRICS = ['KID-train/kid', 'KID-val/kid']
 DIVERSITY_METRICS = [f'Diversity-{s}/{k}' for s in ('train', 'val')
                      for k in ('precision', 'recall', 'coverage', 'pairwise_distance')]
 #: the metrics of configs/_base_/evaluation/fid.py, by name
-METRIC_NAMES = ('fid_train', 'fid_val', 'diversity_train', 'diversity_val')
+METRIC_NAMES = ('fid_train', 'fid_val', 'kid_train', 'kid_val', 'diversity_train',
+                'diversity_val', 'roughness')
 
 
 def budget_options(seed: int, iters: int, eval_interval: int, fake_nums: int,
@@ -73,7 +75,8 @@ def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
 
 
 def curves(work_dir: str) -> Dict[str, Dict[int, float]]:
-    return read_curves(work_dir, FID_METRICS + DIVERSITY_METRICS)
+    return read_curves(work_dir, FID_METRICS + KID_METRICS + DIVERSITY_METRICS
+                       + ['Roughness/roughness'])
 
 
 def machine() -> dict:

@@ -37,16 +37,14 @@ optim_wrapper = dict(optimizer=dict(lr=1e-4))
 train_cfg = dict(max_iters=200000, val_interval=10000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=5000)]
 
-# Inception FID (10k generated samples) against the train and val frames every 10k steps;
-# the Inception file must be local (docs/evaluation.md). Real statistics are cached.
-inception = dict(feature_extractor=None, inception_path='checkpoints/inception-2015-12-05.pt')
+# FID and KID in the FID Inception's features (10k generated samples) against the train and
+# val frames every 10k steps (docs/evaluation.md). Real statistics of FID are cached.
 val_evaluator = dict(metrics=dict(
-    fid_train=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_train_128.pkl',
-                   **inception),
-    fid_val=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_val_128.pkl',
-                 **inception),
-    diversity_train=dict(fake_nums=10000, **inception),
-    diversity_val=dict(fake_nums=10000, **inception)))
+    fid_train=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_train_128.pkl'),
+    fid_val=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_val_128.pkl'),
+    kid_train=dict(fake_nums=10000), kid_val=dict(fake_nums=10000),
+    diversity_train=dict(fake_nums=10000), diversity_val=dict(fake_nums=10000),
+    roughness=dict(fake_nums=10000)))
 test_evaluator = val_evaluator
 
 default_hooks = dict(

@@ -15,12 +15,14 @@ train_cfg = dict(max_iters=1500, val_interval=1500)  # FID-train and FID-val at 
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100)]
 
-# 256 generated samples (50 DDIM steps), shared by FID and diversity (precision, recall,
-# coverage) against the train and the val frames; diversity against all real frames.
+# 256 generated samples (50 DDIM steps), shared by FID, KID, diversity (precision, recall,
+# coverage; against all real frames) and roughness, against the train and the val frames.
 val_evaluator = dict(metrics=dict(
     fid_train=dict(fake_nums=256), fid_val=dict(fake_nums=256),
+    kid_train=dict(fake_nums=256), kid_val=dict(fake_nums=256),
     diversity_train=dict(fake_nums=256, real_nums=-1),
-    diversity_val=dict(fake_nums=256, real_nums=-1)))
+    diversity_val=dict(fake_nums=256, real_nums=-1),
+    roughness=dict(fake_nums=256)))
 test_evaluator = val_evaluator
 
 default_hooks = dict(

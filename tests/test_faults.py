@@ -84,8 +84,12 @@ def test_two_processes_train_on_gloo_and_evaluate_like_one(handco_root, tmp_path
     one = json.load(open(tmp_path / 'one.json'))['metrics']
     two = json.load(open(tmp_path / 'two.json'))['metrics']
     assert set(one) == set(two)
-    for key in ('FID-train/fid', 'FID-val/fid', 'Diversity-train/pairwise_distance'):
+    for key in ('FID-train/fid', 'FID-val/fid', 'Diversity-train/pairwise_distance',
+                'Roughness/roughness'):
         assert math.isclose(one[key], two[key], rel_tol=1e-5), (key, one[key], two[key])
+    # KID is a difference of large kernel sums: float rounding of the features (batched
+    # differently per process) shows more
+    assert math.isclose(one['KID-val/kid'], two['KID-val/kid'], rel_tol=1e-3)
 
 
 # -- kill -9 and resume -------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def test_compute_fid_stats_tool_writes_the_cache_the_metric_reads(handco_root, t
     config = osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')
     out = str(tmp_path / 'train.pkl')
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={handco_root}',
+            'test_evaluator.metrics.fid_train.feature_extractor.type=RandomConvFeatures',
             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
     assert tool.main([config, '--metric', 'fid_train', '--out', out] + opts) == out
     with pytest.raises(SystemExit, match='exists; --force'):

@@ -113,7 +113,8 @@ def test_a_config_changes_one_hook_or_metric_by_name():
     from mmagic.registry import EVALUATORS
     evaluator = EVALUATORS.build(cfg.val_evaluator)
     assert [(m.prefix, m.fake_nums) for m in evaluator.metrics] == [
-        ('FID-train', 256), ('FID-val', 64), ('Diversity-train', 256), ('Diversity-val', 256)]
+        ('FID-train', 256), ('FID-val', 64), ('KID-train', 256), ('KID-val', 256),
+        ('Diversity-train', 256), ('Diversity-val', 256), ('Roughness', 256)]
     # the resolution is set once: pipeline and model agree in every recipe
     for name in ('synthetic_hands_temporal_cpu', 'synthetic_hands_unet2d_temporal_cpu',
                  'handco_temporal', 'handco_baseline'):

@@ -9,7 +9,9 @@ import torch
 
 from .conftest import ROOT, load_tool
 
-METRICS = ('fid_train', 'fid_val', 'diversity_train', 'diversity_val')
+METRICS = ('fid_train', 'fid_val', 'kid_train', 'kid_val', 'diversity_train', 'diversity_val',
+           'roughness')
+FEATURE_METRICS = METRICS[:-1]
 
 
 def load_train_tool():
@@ -17,8 +19,8 @@ def load_train_tool():
 
 
 def small_eval(data_root):
-    """Options that point every loader at ``data_root`` and shrink sampling and FID, each
-    hook and metric by its name."""
+    """Options that point every loader at ``data_root`` and shrink sampling and the metrics
+    (random features instead of Inception), each hook and metric by its name."""
     opts = ['model.num_sample_steps=2', 'default_hooks.sample_grid.num_samples=2',
             'default_hooks.sample_grid.num_steps=2']
     for split in ('train', 'val', 'test'):
@@ -27,7 +29,9 @@ def small_eval(data_root):
                  f'{split}_dataloader.persistent_workers=False']
     for split in ('val', 'test'):
         opts += [f'{split}_dataloader.batch_size=4'] + [
-            f'{split}_evaluator.metrics.{name}.fake_nums=8' for name in METRICS]
+            f'{split}_evaluator.metrics.{name}.fake_nums=8' for name in METRICS] + [
+            f'{split}_evaluator.metrics.{name}.feature_extractor.type=RandomConvFeatures'
+            for name in FEATURE_METRICS]  # fast offline features
     return opts
 
 
@@ -59,8 +63,9 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
     assert [r['iter'] for r in records] == [5, 10, 15, 20]
     # FID against the train frames and against the val frames, at the end of training
     assert len(evaluation) == 1 and evaluation[0]['step'] == 20, evaluation
-    assert math.isfinite(evaluation[0]['FID-train/fid'])
-    assert math.isfinite(evaluation[0]['FID-val/fid'])
+    for key in ('FID-train/fid', 'FID-val/fid', 'KID-train/kid', 'KID-val/kid_std',
+                'Roughness/roughness', 'Roughness/real_roughness'):
+        assert math.isfinite(evaluation[0][key]), key
     for r in records:
         for key in ('loss', 'loss_simple', 'loss_temporal', 'temporal_lambda'):
             assert math.isfinite(r[key]), (key, r)
@@ -120,11 +125,13 @@ def test_test_tool_reports_fid_on_both_splits_with_the_extractor(handco_root, tm
                          '--out', out, '--cfg-options', *small_eval(handco_root)])
     report = json.load(open(out))
     assert set(report['metrics']) >= {'FID-train/fid', 'FID-val/fid', 'Diversity-train/recall',
-                                      'Diversity-val/coverage', 'Diversity-val/precision'}
+                                      'Diversity-val/coverage', 'Diversity-val/precision',
+                                      'KID-train/kid', 'KID-val/kid', 'KID-val/kid_std',
+                                      'Roughness/roughness_ratio'}
     assert report['metrics']['FID-train/fid'] == pytest.approx(metrics['FID-train/fid'])
     name = 'RandomConvFeatures(seed=0,input_size=64,dim=128)'
-    assert report['feature_extractors'] == {
-        p: name for p in ('FID-train', 'FID-val', 'Diversity-train', 'Diversity-val')}
+    assert report['feature_extractors'] == {p: name for p in (
+        'FID-train', 'FID-val', 'KID-train', 'KID-val', 'Diversity-train', 'Diversity-val')}
     assert 'FID-val features: RandomConvFeatures' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='does not exist'):
         tool.main([osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'),
@@ -132,9 +139,9 @@ def test_test_tool_reports_fid_on_both_splits_with_the_extractor(handco_root, tm
 
 
 def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path):
-    """20 steps of the CPU recipe on its own data (seed 0) against the losses recorded with
-    the frame-major batches, the model-owned schedule and the loss-side prediction type
-    (tests/data/). What differs is float rounding: diffusers' DDPMScheduler computes the
+    """20 steps of the CPU recipe as it was then (w(t) = SNR) on its own data (seed 0) against
+    the losses recorded with the frame-major batches, the model-owned schedule and the
+    loss-side prediction type (tests/data/). What differs is float rounding: diffusers' DDPMScheduler computes the
     cumulative schedule in float32 (it was float64), and the reductions run in another
     order; docs/training.md says so."""
     reference = json.load(open(osp.join(ROOT, 'tests', 'data',
@@ -144,7 +151,8 @@ def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path)
         osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'), '--work-dir',
         str(tmp_path / 'run'), '--cfg-options', 'train_cfg.max_iters=20',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-        'randomness.deterministic=True', *[o for o in small_eval(data_root) if not any(
+        'randomness.deterministic=True', 'model.loss.weight=snr',  # the recipe then
+        *[o for o in small_eval(data_root) if not any(
             o.startswith(f'{s}_dataloader.{k}') for s in ('train', 'val', 'test')
             for k in ('num_workers', 'persistent_workers'))]])
     logged_now = {str(r['iter']): r for r in logged(runner) if 'loss' in r}

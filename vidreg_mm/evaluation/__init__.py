@@ -1,6 +1,8 @@
 from .evaluator import NamedMetricsEvaluator
-from .feature_extractors import RandomConvFeatures
-from .metrics import FrameDiversity, FrameFID, manifold_metrics
+from .feature_extractors import PackagedInceptionV3, RandomConvFeatures
+from .metrics import (FrameDiversity, FrameFID, FrameKID, SampleRoughness,
+                      kernel_inception_distance, manifold_metrics, roughness)
 
-__all__ = ['NamedMetricsEvaluator', 'RandomConvFeatures', 'FrameFID', 'FrameDiversity',
-           'manifold_metrics']
+__all__ = ['NamedMetricsEvaluator', 'PackagedInceptionV3', 'RandomConvFeatures', 'FrameFID',
+           'FrameDiversity', 'FrameKID', 'SampleRoughness', 'kernel_inception_distance',
+           'manifold_metrics', 'roughness']

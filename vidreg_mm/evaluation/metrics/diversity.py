@@ -65,9 +65,7 @@ class FrameDiversity(FrameFID):
                          None, sample_model, collect_device, prefix, sample_kwargs)
 
     def prepare(self, module, dataloader) -> None:
-        self._extractor_to(module)
-        self.real_feats = torch.from_numpy(
-            self.real_features(module.data_preprocessor, dataloader))
+        self.prepare_real_features(module, dataloader)
 
     def compute_metrics(self, fake_results: list) -> dict:
         results = manifold_metrics(self.real_feats, torch.cat(fake_results), self.k)

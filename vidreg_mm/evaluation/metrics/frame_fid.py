@@ -1,7 +1,9 @@
 """FID of generated samples against the frames of a split, through MMagic's FID metric."""
+import hashlib
 import os
 import os.path as osp
 import pickle
+from collections import OrderedDict
 from typing import Optional
 
 import numpy as np
@@ -14,6 +16,12 @@ from mmengine.logging import print_log
 from torch.utils.data import DataLoader
 
 from ...datasets.clip_sources import SPLITS
+
+#: features of recent image batches, by extractor and content: the metrics of one evaluation
+#: (FID, KID, diversity on the same split) share the generated samples and the real frames,
+#: so each image goes through the (slow) extractor once
+_FEATURES: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
+FEATURE_CACHE_ROWS = 20000
 
 
 @METRICS.register_module()
@@ -84,10 +92,20 @@ class FrameFID(FrechetInceptionDistance):
         return net, style
 
     def forward_inception(self, image):
-        """Features of BGR 0..255 images (MMagic's convention for ``fake_img``)."""
-        if self.feature_extractor_cfg is None:
-            return super().forward_inception(image)
-        return self.inception(image[:, [2, 1, 0]].to(self.device)).float()
+        """Features of BGR 0..255 images (MMagic's convention for ``fake_img``); a batch seen
+        by another metric of this evaluation is not extracted again."""
+        key = (self.extractor_name, tuple(image.shape), hashlib.sha1(
+            image.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest())
+        feats = _FEATURES.get(key)
+        if feats is None:
+            if self.feature_extractor_cfg is None:
+                feats = super().forward_inception(image)
+            else:
+                feats = self.inception(image[:, [2, 1, 0]].to(self.device)).float()
+            _FEATURES[key] = feats = feats.detach().cpu()
+            while sum(len(f) for f in _FEATURES.values()) > FEATURE_CACHE_ROWS:
+                _FEATURES.popitem(last=False)
+        return feats.to(self.device)
 
     # -- the real side ----------------------------------------------------------------------------
     def real_loader(self, dataloader: DataLoader) -> DataLoader:
@@ -112,6 +130,13 @@ class FrameFID(FrechetInceptionDistance):
                 break
         local = torch.cat(feats)[:limit].numpy()
         return np.concatenate(all_gather_object(local))
+
+    def prepare_real_features(self, module, dataloader: DataLoader) -> None:
+        """``self.real_feats``: the features of the real frames themselves (for the metrics
+        that need more than their mean and covariance)."""
+        self._extractor_to(module)
+        self.real_feats = torch.from_numpy(self.real_features(module.data_preprocessor,
+                                                              dataloader))
 
     def _read_cache(self) -> Optional[dict]:
         if not (self.inception_pkl and osp.isfile(self.inception_pkl)):
