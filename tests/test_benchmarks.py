@@ -54,8 +54,8 @@ def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_
     table = ablation.variants()
     loss = Config.fromfile(f'{ROOT}/configs/synthetic_hands_temporal_cpu.py').model.loss
     reference = [k for k in table if k.startswith('recipe (')]
-    assert reference == [f'recipe (output space, w={loss.weight}, lambda=1, d in [-4,4], '
-                         'shared noise)']
+    assert reference == [f'recipe (output space, w={loss.weight}, lambda={loss.lambda_reg:g}, '
+                         'd in [-4,4], shared noise)']
     assert table[reference[0]] == (ablation.TEMPORAL, [])
     changed = {k: opts for k, (config, opts) in table.items() if opts}
     assert f'weight={loss.weight}' not in changed  # the recipe's own value is no variant

@@ -369,7 +369,7 @@ def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
      'model.unet.image_size=30: DenoisingUnet halves the resolution 2 times, so the size must '
      'be a positive multiple of 4'),
     ('train_dataloader.dataset.pair_mode=False',
-     'model.loss.lambda_reg=1.0 with train_dataloader.dataset.pair_mode=False: the regulariser '
+     'model.loss.lambda_reg=0.3 with train_dataloader.dataset.pair_mode=False: the regulariser '
      'needs pairs'),
     ('default_hooks.checkpoint.max_keep_ckpts=1',
      'default_hooks.checkpoint.max_keep_ckpts=1: must be <= 0 (keep all) or >= 2'),

@@ -70,7 +70,7 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
         for key in ('loss', 'loss_simple', 'loss_temporal', 'temporal_lambda'):
             assert math.isfinite(r[key]), (key, r)
         assert math.isclose(r['loss'], r['loss_simple'] + r['loss_temporal'], rel_tol=1e-4)
-    assert records[-1]['temporal_lambda'] == (1.0 if pairs else 0.0)
+    assert records[-1]['temporal_lambda'] == pytest.approx(0.3 if pairs else 0.0)
 
     ckpt_path = osp.join(tmp_path, 'iter_20.pth')
     checkpoint = torch.load(ckpt_path)  # torch's default: weights_only=True
@@ -151,7 +151,8 @@ def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path)
         osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'), '--work-dir',
         str(tmp_path / 'run'), '--cfg-options', 'train_cfg.max_iters=20',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-        'randomness.deterministic=True', 'model.loss.weight=snr',  # the recipe then
+        'randomness.deterministic=True', 'model.loss.weight=snr',  # the recipe then:
+        'model.loss.lambda_reg=1.0',  # w(t) = SNR, lambda = 1
         *[o for o in small_eval(data_root) if not any(
             o.startswith(f'{s}_dataloader.{k}') for s in ('train', 'val', 'test')
             for k in ('num_workers', 'persistent_workers'))]])
