@@ -76,7 +76,7 @@ def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
 
 def curves(work_dir: str) -> Dict[str, Dict[int, float]]:
     return read_curves(work_dir, FID_METRICS + KID_METRICS + DIVERSITY_METRICS
-                       + ['Roughness/roughness'])
+                       + ['Roughness/roughness', 'Roughness/real_roughness'])
 
 
 def machine() -> dict:

@@ -4,25 +4,57 @@ import pytest
 from mmengine.config import Config
 
 from benchmarks import ablation, convergence, runs, step_overhead
+from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
 
 
-def test_speedup_is_baseline_iterations_over_temporal_iterations_to_the_final_fid():
-    conv = convergence
+def test_speedup_is_sustained_and_interpolated_between_evaluations():
     base = {100: 9.0, 200: 6.0, 300: 5.0, 400: 4.0}
     temp = {100: 7.0, 200: 3.9, 300: 3.0, 400: 2.5}
-    assert conv.speedup(base, temp) == dict(
-        target=4.0, baseline_iters=400, temporal_iters=200, speedup=2.0,
-        baseline_iters_sustained=400, temporal_iters_sustained=200, speedup_sustained=2.0)
-    # a transient dip below the target counts as reached, not as reached for good
+    res = speedup(base, temp)
+    assert res['target'] == 4.0 and res['baseline_iters'] == 400
+    # the segment 100 -> 200 (7.0 -> 3.9) meets 4.0 at 100 + 100 * 3 / 3.1
+    assert res['temporal_iters'] == pytest.approx(100 + 300 / 3.1)
+    assert res['speedup'] == pytest.approx(400 / (100 + 300 / 3.1))
+    assert res['speedup_first_crossing'] == 2.0  # on the evaluation grid
+    # a transient dip below the target is a first crossing, not convergence
     dip = {100: 3.5, 200: 4.5, 300: 3.8, 400: 3.0}
-    res = conv.speedup(base, dip)
-    assert res['temporal_iters'] == 100 and res['speedup'] == 4.0
-    assert res['temporal_iters_sustained'] == 300 and res['speedup_sustained'] == 400 / 300
+    res = speedup(base, dip)
+    assert res['temporal_iters_first_crossing'] == 100 and res['speedup_first_crossing'] == 4.0
+    assert res['temporal_iters'] == pytest.approx(200 + 100 * 0.5 / 0.7)
     slow = {100: 9.5, 200: 8.0, 300: 6.0, 400: 4.5}
-    assert conv.speedup(base, slow)['speedup'] is None  # never reaches it
-    assert conv.mean_of([2.0, None, 1.0]) == 1.5 and conv.mean_of([None]) is None
+    assert speedup(base, slow)['speedup'] is None  # never reaches it
+    # already there at the first evaluation: that evaluation, nothing is known before it
+    assert iterations_to({100: 1.0, 200: 0.5}, 2.0, sustained=True, interpolate=True) == 100
+
+
+def test_speedups_along_the_baseline_curve_and_over_seeds():
+    base = {100: 9.0, 200: 6.0, 300: 5.0, 400: 4.0}
+    temp = {100: 7.0, 200: 3.9, 300: 3.0, 400: 2.5}
+    along = speedups_along(base, temp)
+    assert list(along) == [100, 200, 300, 400]
+    assert along[100]['speedup'] == 1.0  # both at 9.0 or below at their first evaluation
+    assert along[200]['speedup'] == pytest.approx(200 / (100 + 100 / 3.1))
+    assert along[400] == speedup(base, temp)
+    as_logged = (lambda c: {str(k): v for k, v in c.items()})  # noqa: E731
+    metrics = list(convergence.SPEEDUP_METRICS)
+    curves = dict(baseline={s: {m: as_logged(base) for m in metrics} for s in '01'},
+                  temporal={'0': {m: as_logged(temp) for m in metrics},
+                            '1': {m: as_logged({**temp, 400: 4.5}) for m in metrics}})
+    report = convergence.summarize_speedups(curves, [0, 1])
+    # seed 1 ends above the baseline's final value: not every seed gets there
+    assert report['speedup'] is None and report['speedup_min'] is None
+    assert report['speedup_per_seed']['1'] is None
+    assert report['speedup_kid_val_per_seed']['0'] == pytest.approx(400 / (100 + 300 / 3.1))
+    assert report['speedup_fid_val_at_targets']['200']['min'] == pytest.approx(
+        200 / (100 + 100 / 3.1))
+    gap = convergence.final_gap(curves, [0, 1], metrics[:1])['FID-train/fid']
+    assert gap['baseline_minus_temporal'] == {'0': 1.5, '1': -0.5}
+    assert gap['temporal_spread'] == 2.0 and gap['baseline_spread'] == 0.0
+    assert convergence.flattened(as_logged(base)) == dict(
+        from_iteration=300, relative_change=0.25, flattened=False)
+    assert convergence.flattened({'100': 9.0, '200': 4.2, '300': 4.0})['flattened']
 
 
 def test_budget_options_point_every_loader_and_metric():
@@ -40,14 +72,16 @@ def test_budget_options_point_every_loader_and_metric():
 
 def test_convergence_plot_shows_both_recipes_over_seeds(tmp_path):
     conv = convergence
-    curve = lambda scale: {'FID-train/fid': {'100': 4 * scale, '200': 3 * scale},  # noqa: E731
-                           'FID-val/fid': {'100': 5 * scale, '200': 4 * scale}}
-    report = dict(seeds=[0, 1], speedup=1.5, speedup_sustained=None,
-                  feature_extractor='RandomConvFeatures(...)',
-                  curves=dict(baseline={'0': curve(1.0), '1': curve(1.1)},
-                              temporal={'0': curve(0.8), '1': curve(0.9)}))
+    metrics = list(conv.SPEEDUP_METRICS) + ['Roughness/roughness']
+    curve = lambda scale: {m: {'100': 4 * scale, '200': 3 * scale}  # noqa: E731
+                           for m in metrics}
+    curves = dict(baseline={'0': curve(1.0), '1': curve(1.1)},
+                  temporal={'0': curve(0.8), '1': curve(0.9)})
+    report = dict(seeds=[0, 1], feature_extractor='RandomConvFeatures(...)', curves=curves,
+                  **conv.summarize_speedups(curves, [0, 1]))
+    assert report['speedup_min'] == pytest.approx(200 / (100 + 100 / 3))  # seed 1
     conv.plot(report, str(tmp_path / 'c.png'))
-    assert cv2.imread(str(tmp_path / 'c.png')).shape == (400, 1000, 3)
+    assert cv2.imread(str(tmp_path / 'c.png')).shape == (640, 1200, 3)
 
 
 def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_a_time():

@@ -141,9 +141,9 @@ def test_test_tool_reports_fid_on_both_splits_with_the_extractor(handco_root, tm
 def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path):
     """20 steps of the CPU recipe as it was then (w(t) = SNR) on its own data (seed 0) against
     the losses recorded with the frame-major batches, the model-owned schedule and the
-    loss-side prediction type (tests/data/). What differs is float rounding: diffusers' DDPMScheduler computes the
-    cumulative schedule in float32 (it was float64), and the reductions run in another
-    order; docs/training.md says so."""
+    loss-side prediction type (tests/data/). What differs is float rounding: diffusers'
+    DDPMScheduler computes the cumulative schedule in float32 (it was float64), and the
+    reductions run in another order; docs/training.md says so."""
     reference = json.load(open(osp.join(ROOT, 'tests', 'data',
                                         'cpu_recipe_losses_before_clip_axis.json')))['losses']
     data_root = str(tmp_path / 'synthetic_hands')  # generated as the recipe does

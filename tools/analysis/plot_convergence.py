@@ -6,7 +6,10 @@
 Reads every ``<work_dir>/<timestamp>/vis_data/scalars.json`` of each run (a resumed run's
 later records replace earlier ones of the same step). The first run is the reference: the
 target defaults to its final value, and each run's speed-up is the reference's iterations to
-the target divided by the run's. Writes ``convergence.png`` and ``convergence.json``.
+the target divided by the run's, each counted from where the curve stays at or below the
+target, interpolated linearly between evaluations (vidreg_mm.convergence.speedup; the first
+evaluation at or below it is reported as ``..._first_crossing``). Writes ``convergence.png``
+and ``convergence.json``.
 """
 import argparse
 import json
@@ -62,7 +65,8 @@ def main(argv=None):
     for label in labels:
         it, sp = summary['iterations_to_target'][label], summary['speedup'][label]
         print(f"{label}: final {summary['final'][label]:.4g}, reaches "
-              f"{summary['target']:.4g} at {it if it is not None else 'never'}"
+              f"{summary['target']:.4g} for good at "
+              f"{f'{it:.0f}' if it is not None else 'never'}"
               + (f', speed-up {sp:.2f}x' if sp else ''))
     print(f'wrote {png} and {out}')
     return summary
