@@ -430,3 +430,51 @@ def test_an_odd_number_of_pairs_keeps_every_pair_whole(handco_root):
     for s in batch['data_samples']:
         a, b = s.metainfo['frame_inds']
         assert a != b
+
+
+def test_load_from_a_checkpoint_of_another_model_is_refused_unless_allowed(tmp_path):
+    from types import SimpleNamespace
+
+    from vidreg_mm.engine import CheckpointError
+    from vidreg_mm.engine.checkpoint_io import state_dict_mismatch
+    from vidreg_mm.engine.hooks import WeightsOnlyCheckpointHook
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    other = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Linear(5, 2),
+                                torch.nn.Linear(2, 2))
+    path = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict={f'module.{k}': v for k, v in other.state_dict().items()},
+                    meta={}), path)
+    diff = state_dict_mismatch(model.state_dict(), torch.load(path)['state_dict'])
+    assert diff == dict(missing=[], unexpected=['2.bias', '2.weight'],
+                        mis_shaped=['0.bias: (5,) != (4,)', '0.weight: (5, 3) != (4, 3)',
+                                    '1.weight: (2, 5) != (2, 4)'])
+    runner = SimpleNamespace(model=model, _load_from=path, _resume=False)
+    hook = WeightsOnlyCheckpointHook()
+    with pytest.raises(CheckpointError, match=r'(?s)other.pth does not match the model.*'
+                       r'unexpected \(2\): 2.bias, 2.weight.*mis_shaped \(3\).*allow_mismatch'):
+        hook.before_run(runner)
+    WeightsOnlyCheckpointHook(allow_mismatch=True).before_run(runner)  # the opt-in
+    torch.save(dict(state_dict=model.state_dict()), path)
+    hook.before_run(runner)  # a matching checkpoint passes
+    hook.after_run(runner)
+    runner._resume = True  # --resume PATH: the same check
+    torch.save(dict(state_dict=other.state_dict()), path)
+    with pytest.raises(CheckpointError, match='does not match the model'):
+        WeightsOnlyCheckpointHook().before_run(runner)
+
+
+def test_a_new_run_never_overwrites_the_checkpoints_of_an_earlier_one(handco_root, tmp_path):
+    tool = load_train_tool()
+    args = [osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'), '--work-dir',
+            str(tmp_path), '--cfg-options', 'train_cfg.max_iters=2',
+            'train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=2',
+            *small_eval(handco_root), 'train_cfg.val_interval=100']
+    tool.main(args)
+    ckpt = tmp_path / 'iter_2.pth'
+    before = (ckpt.stat().st_mtime_ns, open(tmp_path / 'last_checkpoint').read())
+    with pytest.raises(SystemExit, match=f'work dir {tmp_path} holds checkpoints of an earlier '
+                       r'run \(latest: .*iter_2.pth\).*--resume.*--work-dir DIR'):
+        tool.main(args)
+    assert (ckpt.stat().st_mtime_ns, open(tmp_path / 'last_checkpoint').read()) == before
+    runner = tool.main(args[:1] + ['--resume'] + args[1:])  # the way forward it names
+    assert runner.iter == 2

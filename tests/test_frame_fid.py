@@ -58,6 +58,7 @@ def _model():
 
 
 def _loader(handco_root, split):
+    """The val loader of an evaluation (test mode, single frames, in order)."""
     from mmengine.runner import Runner
     return Runner.build_dataloader(dict(
         batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
@@ -86,6 +87,22 @@ def test_real_statistics_of_another_split_and_their_cache(handco_root, tmp_path,
     other = METRICS.build(dict(cfg, feature_extractor=dict(EXTRACTOR, seed=1)))
     with pytest.raises(ValueError, match='holds real statistics of .*seed=0.* uses .*seed=1'):
         other.prepare(model, val_loader)
+
+
+def test_a_broken_real_frame_is_skipped_and_counted_in_the_evaluation(handco_copy, mmlog):
+    """MMEngine's test-mode dataset stops at a broken frame; ours replaces the sample with
+    the next one, as training does, and the real-feature pass counts and logs it."""
+    path = osp.join(handco_copy, 'rgb', '0001', 'cam0', '00000002.jpg')
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])
+    metric = METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='train',
+                                feature_extractor=EXTRACTOR, prefix='FID-train'))
+    metric.prepare(_model(), _loader(handco_copy, 'val'))
+    assert metric.num_real == 3 * 2 * 6 and metric.num_broken >= 1
+    assert any(f'FID-train: {metric.num_broken} real sample(s) with broken frames skipped' in m
+               for m in mmlog)
+    results = metric.compute_metrics([torch.randn(4, 128)])
+    assert results['num_broken_real'] == metric.num_broken
 
 
 def test_missing_inception_file_is_an_error_not_a_download(tmp_path):

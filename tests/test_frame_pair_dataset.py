@@ -189,11 +189,101 @@ def test_bad_offset_range_is_an_error_naming_the_key(offset_range):
         check_offset_range(offset_range)
 
 
-def test_meta_json_that_does_not_match_the_folders(handco_copy):
+def test_a_missing_handco_frame_is_a_gap_that_no_pair_straddles(handco_copy, mmlog):
     os.remove(osp.join(handco_copy, 'rgb', '0001', 'cam1', '00000003.jpg'))
+    ds = build(handco_copy, LOAD_AND_PACK, split='all', offset_range=(-4, 4))
+    clips = {ds.get_data_info(i)['clip_id']: ds.get_data_info(i)['frame_ids']
+             for i in range(len(ds))}
+    assert clips['0001/cam1@0'] == [0, 1, 2] and clips['0001/cam1@4'] == [4, 5]
+    assert '0001/cam1' not in clips and clips['0001/cam0'] == list(range(6))
+    assert ds.num_gaps == 1 and ds.scan_report.missing == ['0001/cam1: frame 3']
+    assert any('1 gap(s) in frame ids' in m and '0001/cam1: frame 2 -> 4' in m for m in mmlog)
+    np.random.seed(0)
+    for idx in range(len(ds)):
+        meta = ds[idx]['data_samples'].metainfo
+        if meta['clip_id'].startswith('0001/cam1'):
+            assert 3 not in meta['frame_ids']
+            assert abs(meta['frame_ids'][1] - meta['frame_ids'][0]) == abs(meta['offset'])
+
+
+def test_a_frame_beyond_meta_json_is_an_error(handco_copy):
     cam_dir = osp.join(handco_copy, 'rgb', '0001', 'cam1')
-    with pytest.raises(ValueError, match=f'{cam_dir} holds 5 frames but .*meta.json lists 6'):
+    os.rename(osp.join(cam_dir, '00000005.jpg'), osp.join(cam_dir, '00000006.jpg'))
+    with pytest.raises(ValueError, match=r'00000006.jpg is frame 6, but .*meta.json lists 6 '
+                                         'frames for sequence 1'):
         build(handco_copy, split='all')
+
+
+def make_clip(folder, names):
+    os.makedirs(folder, exist_ok=True)
+    for k, name in enumerate(names):
+        path = osp.join(folder, name)
+        if name.endswith('.txt'):
+            open(path, 'w').write('notes')
+        else:
+            cv2.imwrite(path, np.full((8, 8, 3), 10 * k, np.uint8))
+
+
+def test_frame_order_comes_from_ids_and_gaps_split_clips(tmp_path, mmlog):
+    # listing order would put 10 before 9 (plain sort) or mix the prefixes; ids do not
+    make_clip(tmp_path / 'a', ['f_10.png', 'f_9.png', 'x_8.png', 'f_12.png', 'f_11.png'])
+    make_clip(tmp_path / 'b', ['0.png', '2.png', '4.png', '8.png', '10.png'])  # step 2
+    ds = build(str(tmp_path), split='all', offset_range=(-1, 1))
+    clips = {ds.get_data_info(i)['clip_id']: ds.get_data_info(i)['frame_ids']
+             for i in range(len(ds))}
+    assert clips == {'a/cam0': [8, 9, 10, 11, 12], 'b/cam0@0': [0, 2, 4], 'b/cam0@8': [8, 10]}
+    names = [osp.basename(p) for p in ds.get_data_info(0)['frames']]
+    assert names == ['x_8.png', 'f_9.png', 'f_10.png', 'f_11.png', 'f_12.png']
+    assert ds.num_gaps == 1 and any("b: frame 4 -> 8 (step 2)" in m for m in mmlog)
+
+
+def test_every_file_in_a_clip_folder_is_a_frame_or_reported(tmp_path, mmlog):
+    make_clip(tmp_path / 'c', ['0.png', '1.tif', '2.webp', '3.bmp', 'notes.txt'])
+    open(tmp_path / 'c' / '4.xyz', 'w').write('?')
+    ds = build(str(tmp_path), LOAD_AND_PACK, split='all', offset_range=(1, 1))
+    assert ds.get_data_info(0)['frame_ids'] == [0, 1, 2, 3]  # TIFF and WebP are frames too
+    assert ds.num_not_frames == 2
+    assert any('2 file(s) in clip folders are not images' in m and 'notes.txt' in m
+               for m in mmlog)
+    np.random.seed(0)
+    for idx in range(len(ds)):
+        out = ds[idx]
+        i, j = out['data_samples'].metainfo['frame_ids']
+        assert out['inputs'][:, 0, 0, 0].tolist() == [10 * i, 10 * j]  # the right files
+
+
+@pytest.mark.parametrize('names, match', [
+    (['3.png', '3.jpg', '4.png'], r'clip d is ambiguous: 3.jpg and 3.png .* are both frame 3'),
+    (['0.png', 'cover.png'], r'clip d: .*cover.png has no frame number in its name'),
+])
+def test_frames_that_cannot_be_ordered_are_errors_naming_the_clip(tmp_path, names, match):
+    make_clip(tmp_path / 'd', names)
+    with pytest.raises(ValueError, match=match):
+        build(str(tmp_path), split='all')
+
+
+@pytest.mark.parametrize('value', ['false', 'true', 0.0, None])
+def test_is_train_must_be_boolean(handco_copy, value):
+    path = osp.join(handco_copy, 'meta.json')
+    meta = json.load(open(path))
+    meta['is_train'][2] = [value] * len(meta['is_train'][2])
+    json.dump(meta, open(path, 'w'))
+    with pytest.raises(ValueError, match=rf'meta.json: is_train\[2\] holds {value!r}'):
+        build(handco_copy)
+
+
+@pytest.mark.parametrize('table, match', [
+    ({'train': ['clip0', 'clip1'], 'val': ['clip1']},
+     r"lists clips in both train and val: \['clip1'\]"),
+    ({'train': ['clip0', 'clip9']}, r"lists 1 train clip\(s\) that are not in .*\['clip9'\]"),
+    ({'train': 'clip0'}, "'train' must be a list of clip names"),
+    ({'train': ['clip0', 3]}, "'train' must be a list of clip names .* holds 3"),
+])
+def test_split_file_is_validated(frames_root, tmp_path, table, match):
+    split_file = tmp_path / 'split.json'
+    split_file.write_text(json.dumps(table))
+    with pytest.raises(ValueError, match=match):
+        build(frames_root, split='train', split_file=str(split_file))
 
 
 def test_sequence_folder_missing_from_meta(handco_copy):

@@ -136,6 +136,13 @@ def test_test_tool_reports_fid_on_both_splits_with_the_extractor(handco_root, tm
     with pytest.raises(SystemExit, match='does not exist'):
         tool.main([osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'),
                    str(tmp_path / 'missing.pth')])
+    # a checkpoint of another config (a wider network) is refused, with the keys listed
+    with pytest.raises(SystemExit, match=r'(?s)iter_5.pth does not match the model of this '
+                       r'config:.*mis_shaped \(\d+\): .*: \(32, 3, 3, 3\) != \(48, 3, 3, 3\)'
+                       r'.*--allow-mismatch'):
+        tool.main([osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'),
+                   osp.join(tmp_path, 'iter_5.pth'), '--work-dir', str(tmp_path / 't2'),
+                   '--cfg-options', 'model.unet.base_channels=48', *small_eval(handco_root)])
 
 
 def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path):

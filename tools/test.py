@@ -41,6 +41,10 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='JSON file for the results')
+    parser.add_argument('--allow-mismatch', action='store_true',
+                        help='evaluate a checkpoint whose weights do not match the config\'s '
+                        'model (what fits is loaded, the rest stays as initialised); '
+                        'refused by default')
     return parse_run_args(add_run_arguments(parser), argv)
 
 
@@ -60,6 +64,11 @@ def main(argv=None):
         raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
     cfg = load_run_config(args)
     cfg.load_from = args.checkpoint
+    if args.allow_mismatch:
+        if 'weights_only' not in cfg.get('default_hooks', {}):
+            raise SystemExit('error: --allow-mismatch needs default_hooks.weights_only '
+                             '(WeightsOnlyCheckpointHook), which checks checkpoints')
+        cfg.default_hooks.weights_only.allow_mismatch = True
     try:
         check_config(cfg, splits=('test', ))
     except ConfigError as e:

@@ -56,7 +56,20 @@ def build_config(args) -> Config:
             safe = cfg.get('default_hooks', {}).get('weights_only', {}).get('safe_globals', ())
             check_training_checkpoint(path, safe)  # a clear error before anything is built
             cfg.resume, cfg.load_from = True, path
+    else:
+        refuse_to_overwrite(cfg.work_dir)
     return cfg
+
+
+def refuse_to_overwrite(work_dir: str) -> None:
+    """A new run (no --resume) would overwrite the checkpoints of an earlier run in its work
+    dir and point last_checkpoint back at its own: refused, with the ways forward."""
+    found = find_resume_checkpoint(work_dir)
+    if found is not None:
+        raise ConfigError(
+            f'work dir {work_dir} holds checkpoints of an earlier run (latest: {found}); a '
+            'new run would overwrite them. Continue that run with --resume, or start a new '
+            'one in another work dir (--work-dir DIR), or delete those checkpoints first.')
 
 
 def report(runner):

@@ -8,7 +8,16 @@ scanner returns a list of plain dicts (MMEngine data infos):
     camera      camera index (0 for video files and frame folders)
     clip_length frames in the clip (on disk; a sample takes T of them)
     frames      frame file paths, in temporal order (image sources)
+    frame_ids   the frames' ids, read from their file names (image sources)
     video       video file path (video sources)
+
+Temporal order comes from frame ids, never from listing order: the id of an image file is the
+last number in its name (``00000012.jpg``, ``frame_12.png`` and ``cam0_f0012.tif`` are frame
+12). A clip's frame step is the smallest difference between consecutive ids (1, or 2 for
+folders that keep every other frame); a larger difference is a gap, and the clip is split
+there into clips that no pair straddles (``clip_id`` gets ``@<first id>``). Two files with one
+id, or an image file without a number in its name, are errors naming the clip; files that
+are not images Pillow reads are reported (``ScanReport``), never silently dropped.
 
 Every path goes through MMEngine's file backends (``backend_args``), so a dataset can live on
 other storage than the local disk.
@@ -16,18 +25,100 @@ other storage than the local disk.
 import json
 import os.path as osp
 import re
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 from mmengine import fileio
 
 from .loading import open_video
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm')
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+
+def _pillow_extensions() -> Tuple[str, ...]:
+    """Every file extension that Pillow can open."""
+    from PIL import Image
+    Image.init()
+    return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                        if fmt in Image.OPEN))
+
+
+IMAGE_EXTENSIONS = _pillow_extensions()
 HANCO_IMAGE_DIRS = ('rgb', 'rgb_merged', 'rgb_homo', 'rgb_color_auto', 'rgb_color_sample')
 HANCO_META_KEYS = ('is_train', 'subject_id', 'is_valid', 'object_id', 'has_fit')
 SPLITS = ('train', 'val', 'all')
 SOURCES = ('auto', 'handco', 'videos', 'frames')
+
+
+@dataclass
+class ScanReport:
+    """What a scan set aside: gaps it split clips at, and files in clip folders that are not
+    frames. The dataset logs one warning per kind with the count and examples."""
+    gaps: List[str] = field(default_factory=list)
+    not_frames: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)  # HanCo frames meta.json lists
+
+
+def frame_id(name: str) -> Optional[int]:
+    """The frame id in a file name: the last number in its stem; None when it has none."""
+    numbers = re.findall(r'\d+', osp.splitext(name)[0])
+    return int(numbers[-1]) if numbers else None
+
+
+def index_frames(folder: str, names: List[str], label: str,
+                 report: Optional[ScanReport] = None) -> List[Tuple[int, str]]:
+    """``(id, path)`` of the image files among ``names`` (the files of a clip folder), in id
+    order; other files go to ``report.not_frames``. Raises when a file has no id or two files
+    share one."""
+    frames, by_id = [], {}
+    for name in names:
+        if osp.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+            if report is not None:
+                report.not_frames.append(osp.join(folder, name))
+            continue
+        i = frame_id(name)
+        if i is None:
+            raise ValueError(f'clip {label}: {osp.join(folder, name)} has no frame number in '
+                             'its name; temporal order is read from the numbers in frame '
+                             'names, not from listing order')
+        if i in by_id:
+            raise ValueError(f'clip {label} is ambiguous: {by_id[i]} and {name} in {folder} '
+                             f'are both frame {i}; keep one file per frame')
+        by_id[i] = name
+        frames.append((i, osp.join(folder, name)))
+    return sorted(frames)
+
+
+def split_at_gaps(frames: List[Tuple[int, str]], label: str,
+                  report: Optional[ScanReport] = None) -> List[List[Tuple[int, str]]]:
+    """Runs of ``frames`` (id order) whose ids follow at the clip's frame step (its smallest
+    id difference); each larger difference is a gap, recorded in ``report.gaps``."""
+    if len(frames) < 2:
+        return [frames] if frames else []
+    ids = [i for i, _ in frames]
+    step = min(b - a for a, b in zip(ids, ids[1:]))
+    runs = [[frames[0]]]
+    for prev, cur in zip(frames, frames[1:]):
+        if cur[0] - prev[0] != step:
+            runs.append([])
+            if report is not None:
+                report.gaps.append(f'{label}: frame {prev[0]} -> {cur[0]} (step {step})')
+        runs[-1].append(cur)
+    return runs
+
+
+def frame_clips(base: dict, frames: List[Tuple[int, str]], label: str,
+                report: Optional[ScanReport] = None) -> List[dict]:
+    """The clip dicts of one clip folder: ``base`` (clip_id, sequence, camera, split) with its
+    frames, one clip per run between gaps."""
+    runs = split_at_gaps(frames, label, report)
+    clips = []
+    for run in runs:
+        clip = dict(base, clip_length=len(run), frames=[p for _, p in run],
+                    frame_ids=[i for i, _ in run])
+        if len(runs) > 1:
+            clip['clip_id'] = f"{base['clip_id']}@{run[0][0]}"
+        clips.append(clip)
+    return clips
 
 
 def natural_key(name: str):
@@ -70,17 +161,33 @@ def load_handco_meta(data_root: str, backend_args=None) -> Dict[str, list]:
         meta = json.loads(fileio.get_text(path, backend_args=backend_args))
     except (OSError, ValueError) as e:
         raise ValueError(f'cannot read HanCo meta file {path}: {e}') from e
+    if not isinstance(meta, dict):
+        raise ValueError(f'{path} must hold a JSON object, got {type(meta).__name__}')
     missing = [k for k in HANCO_META_KEYS if k not in meta]
     if missing:
         raise ValueError(f'{path} lacks the keys {missing} (expected {list(HANCO_META_KEYS)})')
+    for k in HANCO_META_KEYS:
+        if not isinstance(meta[k], list):
+            raise ValueError(f'{path}: {k!r} must be a list with one entry per sequence, got '
+                             f'{type(meta[k]).__name__}')
     lengths = {k: len(meta[k]) for k in HANCO_META_KEYS}
     if len(set(lengths.values())) != 1:
         raise ValueError(f'{path}: the keys list different numbers of sequences: {lengths}')
+    for s, flags in enumerate(meta['is_train']):
+        if not isinstance(flags, list):
+            raise ValueError(f'{path}: is_train[{s}] must be a list of true/false (one per '
+                             f'frame), got {flags!r}')
+        bad = [v for v in flags if not (isinstance(v, bool) or v in (0, 1))
+               or isinstance(v, float)]
+        if bad:
+            raise ValueError(f'{path}: is_train[{s}] holds {bad[0]!r} '
+                             f'({type(bad[0]).__name__}); is_train values must be JSON '
+                             'true/false (or 0/1)')
     return meta
 
 
 def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None,
-                backend_args=None) -> List[dict]:
+                backend_args=None, report: Optional[ScanReport] = None) -> List[dict]:
     """Clips of HanCo: ``<image_dir>/%04d/cam%d/%08d.jpg``, split by meta.json's is_train."""
     if image_dir not in HANCO_IMAGE_DIRS:
         raise ValueError(f'image_dir={image_dir!r} is not a HanCo image folder; choose one '
@@ -101,6 +208,9 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
     for seq_name in seq_dirs:
         s = int(seq_name)
         is_train = set(bool(v) for v in meta['is_train'][s])
+        if not is_train:
+            raise ValueError(f'{meta_path}: is_train[{s}] is empty: sequence {s} has no '
+                             'frames')
         if len(is_train) != 1:
             raise ValueError(f'{meta_path}: sequence {s} mixes train and val frames in '
                              f'is_train; a sequence must belong to one split')
@@ -114,17 +224,39 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
             cam_dirs = [d for d in cam_dirs if int(d[3:]) in cameras]
         for cam_name in cam_dirs:
             cam_dir = osp.join(seq_dir, cam_name)
-            names = _lower_suffix(_ls(cam_dir, backend_args, dirs=False), IMAGE_EXTENSIONS)
-            if len(names) != n_meta:
-                raise ValueError(f'{cam_dir} holds {len(names)} frames but {meta_path} lists '
-                                 f'{n_meta} for sequence {s}')
-            clips.append(dict(clip_id=f'{seq_name}/{cam_name}', sequence=seq_name,
-                              camera=int(cam_name[3:]), split=seq_split, clip_length=n_meta,
-                              frames=[osp.join(cam_dir, n) for n in names]))
+            label = f'{seq_name}/{cam_name}'
+            frames = index_frames(cam_dir, _ls(cam_dir, backend_args, dirs=False), label,
+                                  report)
+            beyond = [(i, p) for i, p in frames if i >= n_meta]
+            if beyond:
+                raise ValueError(f'{beyond[0][1]} is frame {beyond[0][0]}, but {meta_path} '
+                                 f'lists {n_meta} frames for sequence {s}')
+            if report is not None and len(frames) < n_meta:
+                have = {i for i, _ in frames}
+                report.missing += [f'{label}: frame {i}' for i in range(n_meta)
+                                   if i not in have]
+            clips += frame_clips(dict(clip_id=label, sequence=seq_name,
+                                      camera=int(cam_name[3:]), split=seq_split),
+                                 frames, label, report)
     return clips
 
 
 # --- video files and frame folders ---------------------------------------------------------
+class ListedClips(set):
+    """The clip names a split file lists for one split; ``check`` raises for those that
+    matched no clip."""
+
+    def __init__(self, path: str, split: str, names: List[str]):
+        super().__init__(names)
+        self.path, self.split, self.found = path, split, set()
+
+    def check(self, folder: str):
+        missing = sorted(self - self.found)
+        if missing:
+            raise ValueError(f'split_file {self.path} lists {len(missing)} {self.split} '
+                             f'clip(s) that are not in {folder}: {missing[:5]}')
+
+
 def _split_members(data_root, split, split_file, backend_args):
     """Yield (folder, name filter or None, split) for the requested split."""
     subdirs = [s for s in ('train', 'val')
@@ -138,9 +270,19 @@ def _split_members(data_root, split, split_file, backend_args):
         if not isinstance(table, dict) or not set(table) <= {'train', 'val'}:
             raise ValueError(f'split_file {path} must be a JSON object '
                              '{"train": [clip names], "val": [clip names]}')
+        for s, names in table.items():
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                bad = names if not isinstance(names, list) else next(
+                    n for n in names if not isinstance(n, str))
+                raise ValueError(f'split_file {path}: {s!r} must be a list of clip names '
+                                 f'(strings); it holds {bad!r}')
+        both = sorted(set(table.get('train', [])) & set(table.get('val', [])))
+        if both:
+            raise ValueError(f'split_file {path} lists clips in both train and val: '
+                             f'{both[:5]}')
         wanted = ('train', 'val') if split == 'all' else (split,)
         for s in wanted:
-            yield data_root, set(table.get(s, [])), s
+            yield data_root, ListedClips(path, s, table.get(s, [])), s
     elif subdirs:
         wanted = subdirs if split == 'all' else [split]
         for s in wanted:
@@ -163,8 +305,10 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
     for folder, names, s in _split_members(data_root, split, split_file, backend_args):
         for name in _lower_suffix(_ls(folder, backend_args, dirs=False), VIDEO_EXTENSIONS):
             stem = osp.splitext(name)[0]
-            if names is not None and stem not in names and name not in names:
-                continue
+            if names is not None:
+                if stem not in names and name not in names:
+                    continue
+                names.found.add(stem if stem in names else name)
             path = osp.join(folder, name)
             try:
                 n = len(open_video(path, backend_args))
@@ -175,20 +319,27 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 continue
             clips.append(dict(clip_id=f'{stem}/cam0', sequence=stem, camera=0, split=s,
                               clip_length=n, video=path))
+        if names is not None:
+            names.check(folder)
     return clips
 
 
-def scan_frame_folders(data_root: str, split: str, split_file=None,
-                       backend_args=None) -> List[dict]:
-    """Clips of a folder of frame folders: one clip per folder, frames in natural order."""
+def scan_frame_folders(data_root: str, split: str, split_file=None, backend_args=None,
+                       report: Optional[ScanReport] = None) -> List[dict]:
+    """Clips of a folder of frame folders: one clip per folder (split at gaps in its frame
+    ids), frames in id order."""
     clips = []
     for folder, names, s in _split_members(data_root, split, split_file, backend_args):
         for name in _ls(folder, backend_args, dirs=True):
-            if names is not None and name not in names:
-                continue
+            if names is not None:
+                if name not in names:
+                    continue
+                names.found.add(name)
             clip_dir = osp.join(folder, name)
-            frames = _lower_suffix(_ls(clip_dir, backend_args, dirs=False), IMAGE_EXTENSIONS)
-            clips.append(dict(clip_id=f'{name}/cam0', sequence=name, camera=0, split=s,
-                              clip_length=len(frames),
-                              frames=[osp.join(clip_dir, f) for f in frames]))
+            frames = index_frames(clip_dir, _ls(clip_dir, backend_args, dirs=False), name,
+                                  report)
+            clips += frame_clips(dict(clip_id=f'{name}/cam0', sequence=name, camera=0,
+                                      split=s), frames, name, report)
+        if names is not None:
+            names.check(folder)
     return clips

@@ -9,8 +9,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from ..registry import mmagic_scope
-from .clip_sources import (SOURCES, SPLITS, detect_source, scan_frame_folders, scan_handco,
-                           scan_videos)
+from .clip_sources import (SOURCES, SPLITS, ScanReport, detect_source, scan_frame_folders,
+                           scan_handco, scan_videos)
 from .synthetic_hands import ensure_synthetic_hands
 
 OFFSET_DISTRIBUTIONS = ('uniform', 'triangular')
@@ -70,7 +70,10 @@ class VideoFramePairDataset(BaseDataset):
     Sources, detected from ``data_root`` unless ``source`` says:
       - ``handco``: ``<image_dir>/%04d/cam%d/%08d.jpg`` with ``meta.json`` (split by is_train);
       - ``videos``: video files (mp4, avi, mkv, webm), decoded with decord;
-      - ``frames``: one folder of image files per clip, frames in natural sort order.
+      - ``frames``: one folder of image files per clip.
+    Image frames are ordered by the frame id in their names and clips are split at gaps in
+    the ids (see :mod:`.clip_sources`); the gaps and the files that are not frames are
+    counted (``num_gaps``, ``num_not_frames``) and logged.
     For videos and frames the split comes from ``train/`` and ``val/`` subfolders or
     ``split_file`` (JSON ``{"train": [...], "val": [...]}`` of clip names).
 
@@ -149,14 +152,27 @@ class VideoFramePairDataset(BaseDataset):
         if source == 'auto':
             source = detect_source(self.data_root, self.backend_args)
         self.resolved_source = source
+        report = self.scan_report = ScanReport()
         if source == 'handco':
-            return scan_handco(self.data_root, self.split, self.image_dir, self.cameras,
-                               self.backend_args)
-        if source == 'videos':
-            return scan_videos(self.data_root, self.split, self.split_file, self.backend_args,
-                               on_unreadable=self._unreadable)
-        return scan_frame_folders(self.data_root, self.split, self.split_file,
-                                  self.backend_args)
+            clips = scan_handco(self.data_root, self.split, self.image_dir, self.cameras,
+                                self.backend_args, report)
+        elif source == 'videos':
+            clips = scan_videos(self.data_root, self.split, self.split_file, self.backend_args,
+                                on_unreadable=self._unreadable)
+        else:
+            clips = scan_frame_folders(self.data_root, self.split, self.split_file,
+                                       self.backend_args, report)
+        where = f'{self.data_root} (split {self.split!r})'
+        for items, what in (
+                (report.gaps, 'gap(s) in frame ids: the clips are split there, no pair '
+                 'straddles a gap'),
+                (report.missing, 'frame(s) that meta.json lists are missing (gaps)'),
+                (report.not_frames, 'file(s) in clip folders are not images Pillow reads: '
+                 'not used')):
+            if items:
+                print_log(f'{where}: {len(items)} {what}; e.g. {items[:3]}', logger='current',
+                          level=30)
+        return clips
 
     def _unreadable(self, path, error):
         if self.on_broken == 'error':
@@ -209,6 +225,16 @@ class VideoFramePairDataset(BaseDataset):
         return view
 
     @property
+    def num_gaps(self) -> int:
+        """Gaps in frame ids that clips were split at."""
+        return len(self.scan_report.gaps)
+
+    @property
+    def num_not_frames(self) -> int:
+        """Files in clip folders that are not frames (reported, not used)."""
+        return len(self.scan_report.not_frames)
+
+    @property
     def num_clips(self) -> int:
         return super().__len__()
 
@@ -231,6 +257,25 @@ class VideoFramePairDataset(BaseDataset):
         info['sample_idx'] = idx
         return info
 
+    def __getitem__(self, idx: int) -> dict:
+        """MMEngine's item, except that in ``test_mode`` (evaluation) a sample whose frames do
+        not decode is replaced, as in training, by the next sample that does (deterministic,
+        where training draws one at random); the sample that replaces it carries the number
+        of samples skipped in its metainfo (``num_broken_skipped``), for the evaluation to
+        count. MMEngine's own test mode stops the run at the first broken frame."""
+        if not self.test_mode:
+            return super().__getitem__(idx)
+        if not self._fully_initialized:
+            self.full_init()
+        for skipped in range(min(self.max_refetch, len(self)) + 1):
+            data = self.prepare_data((idx + skipped) % len(self))
+            if data is not None:
+                if skipped and 'data_samples' in data:
+                    data['data_samples'].set_metainfo(dict(num_broken_skipped=skipped))
+                return data
+        raise RuntimeError(f'{self.data_root} (split {self.split!r}): samples {idx} to '
+                           f'{idx + skipped} all hold broken frames; see the warnings above')
+
     def prepare_data(self, idx: int):
         info = self.get_data_info(idx)
         rng = np.random.default_rng(idx) if self.test_mode else np.random
@@ -241,4 +286,6 @@ class VideoFramePairDataset(BaseDataset):
             info['frame_inds'], info['offset'] = [i, i + d], d
         else:
             info['frame_inds'], info['offset'] = [i if rng.random() < 0.5 else i + d], 0
+        if 'frame_ids' in info:  # image sources: the frames' ids from their file names
+            info['frame_ids'] = [info['frame_ids'][k] for k in info['frame_inds']]
         return self.pipeline(info)

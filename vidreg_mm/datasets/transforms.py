@@ -20,7 +20,8 @@ from mmagic.structures import DataSample
 from mmcv.transforms import BaseTransform
 from torchvision.transforms import functional as TF
 
-META_KEYS = ('clip_id', 'sequence', 'camera', 'split', 'frame_inds', 'offset', 'sample_idx')
+META_KEYS = ('clip_id', 'sequence', 'camera', 'split', 'frame_inds', 'frame_ids', 'offset',
+             'sample_idx')
 
 
 def _frames(results, key):
@@ -127,7 +128,8 @@ class PairedColorJitter(BaseTransform):
 class PackFrames(BaseTransform):
     """Pack frames into ``inputs`` (uint8 tensor T x 3 x H x W; T = 2 for a pair, 1 single)
     and a :class:`mmagic.structures.DataSample` carrying the clip metadata
-    (``clip_id``, ``sequence``, ``camera``, ``split``, ``frame_inds``, ``offset``).
+    (``clip_id``, ``sequence``, ``camera``, ``split``, ``frame_inds`` (positions in the
+    clip), ``frame_ids`` (ids from the file names, image sources), ``offset``).
 
     Args:
         key (str): the key holding the list of frames. Default: 'img'.

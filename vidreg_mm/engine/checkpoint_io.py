@@ -165,6 +165,39 @@ def check_training_checkpoint(filename: str, safe_globals: Sequence[str] = ()) -
     return checkpoint
 
 
+def state_dict_mismatch(expected: dict, found: dict) -> dict:
+    """Keys of ``found`` (a checkpoint's state dict) against ``expected`` (the model's):
+    ``missing``, ``unexpected`` and ``mis_shaped`` (``key: checkpoint shape != model
+    shape``); all empty when the weights fit the model exactly."""
+    found = {re.sub(r'^module\.', '', k): v for k, v in found.items()}
+    shape = (lambda v: tuple(v.shape) if hasattr(v, 'shape') else None)  # noqa: E731
+    return dict(
+        missing=sorted(set(expected) - set(found)),
+        unexpected=sorted(set(found) - set(expected)),
+        mis_shaped=sorted(f'{k}: {shape(found[k])} != {shape(v)}' for k, v in expected.items()
+                          if k in found and shape(found[k]) != shape(v)))
+
+
+def check_weights_match(model: torch.nn.Module, filename: str,
+                        safe_globals: Sequence[str] = (), flag: str = '') -> None:
+    """Refuse a checkpoint whose weights do not fit ``model`` key for key and shape for shape
+    (MMEngine's ``load_from`` would load what fits and only log the rest): a
+    :class:`CheckpointError` that lists the missing, unexpected and mis-shaped keys and names
+    ``flag``, the way to load it anyway."""
+    checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
+    weights = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(weights, dict):
+        raise CheckpointError(f'checkpoint {filename} holds no state dict')
+    diff = state_dict_mismatch(model.state_dict(), weights)
+    if any(diff.values()):
+        lines = [f'  {kind} ({len(keys)}): {", ".join(keys[:5])}'
+                 + (', ...' if len(keys) > 5 else '') for kind, keys in diff.items() if keys]
+        raise CheckpointError(
+            f'checkpoint {filename} does not match the model of this config:\n'
+            + '\n'.join(lines) + '\nIs it a checkpoint of another config? '
+            + (f'To load what fits anyway: {flag}' if flag else ''))
+
+
 def find_resume_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint that ``--resume`` without a path continues from: the one named in
     ``<work_dir>/last_checkpoint``, or, where that file is missing, empty or names no file,

@@ -6,8 +6,9 @@ import numpy as np
 from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
+from mmengine.model import is_model_wrapper
 
-from ..checkpoint_io import resolve_globals, weights_only_loading
+from ..checkpoint_io import check_weights_match, resolve_globals, weights_only_loading
 
 _TAG = '__history_buffer__'
 
@@ -58,17 +59,32 @@ class WeightsOnlyCheckpointHook(Hook):
             that hold numpy or MMEngine objects: names (``module.attr``) torch's weights-only
             unpickler may accept besides tensors and plain data. Only for files you trust.
             Default: none.
+        allow_mismatch (bool): load a ``load_from`` checkpoint (tools/test.py's checkpoint
+            and ``--resume PATH`` included) whose weights do not match the model, as MMEngine does (what fits is
+            loaded, the rest logged). Default: False: such a checkpoint is refused before
+            anything runs, with the missing, unexpected and mis-shaped keys listed.
     """
 
     priority = 'VERY_LOW'  # after every other hook has added what it saves
 
-    def __init__(self, safe_globals: Sequence[str] = ()):
+    def __init__(self, safe_globals: Sequence[str] = (), allow_mismatch: bool = False):
         self.safe_globals = tuple(safe_globals)
+        self.allow_mismatch = bool(allow_mismatch)
         resolve_globals(self.safe_globals)  # a wrong name is an error now, not at load time
         self._loading = ExitStack()
 
     def before_run(self, runner) -> None:
         self._loading.enter_context(weights_only_loading(self.safe_globals))
+        load_from = getattr(runner, '_load_from', None)
+        if load_from and not self.allow_mismatch:  # load_from, or --resume PATH
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            try:
+                check_weights_match(model, load_from, self.safe_globals,
+                                    flag='--cfg-options default_hooks.weights_only.'
+                                    'allow_mismatch=True (tools/test.py: --allow-mismatch)')
+            except Exception:
+                self._loading.close()
+                raise
 
     def after_run(self, runner) -> None:
         self._loading.close()

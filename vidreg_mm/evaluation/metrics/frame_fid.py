@@ -119,9 +119,13 @@ class FrameFID(FrechetInceptionDistance):
 
     @torch.no_grad()
     def real_features(self, data_preprocessor, dataloader: DataLoader) -> np.ndarray:
-        feats, seen = [], 0
+        """Features of the real frames; sets ``num_broken``: samples with broken frames that
+        the dataset skipped (replaced) on the way, summed over ranks, and logs it."""
+        feats, seen, broken = [], 0, 0
         limit = self.real_nums_per_device if self.real_nums > 0 else None
         for batch in self.real_loader(dataloader):
+            broken += sum(s.metainfo.get('num_broken_skipped', 0)
+                          for s in batch.get('data_samples') or [])
             clips = data_preprocessor(batch, False)['inputs']  # B x T x C x H x W
             frames = data_preprocessor.destruct(clips.flatten(0, 1))
             feats.append(self.forward_inception(frames[:, [2, 1, 0]]).cpu())
@@ -129,6 +133,11 @@ class FrameFID(FrechetInceptionDistance):
             if limit is not None and seen >= limit:
                 break
         local = torch.cat(feats)[:limit].numpy()
+        self.num_broken = sum(all_gather_object(broken))
+        if self.num_broken:
+            print_log(f'{self.prefix}: {self.num_broken} real sample(s) with broken frames '
+                      'skipped (replaced by the next sample) in the real-feature pass',
+                      logger='current', level=30)
         return np.concatenate(all_gather_object(local))
 
     def prepare_real_features(self, module, dataloader: DataLoader) -> None:
@@ -162,7 +171,8 @@ class FrameFID(FrechetInceptionDistance):
         if stats is None:
             feats = self.real_features(module.data_preprocessor, dataloader)
             stats = dict(real_mean=feats.mean(0), real_cov=np.cov(feats, rowvar=False),
-                         num_real=len(feats), feature_extractor=self.extractor_name)
+                         num_real=len(feats), feature_extractor=self.extractor_name,
+                         num_broken=self.num_broken)
             if self.inception_pkl and is_main_process():
                 os.makedirs(osp.dirname(osp.abspath(self.inception_pkl)), exist_ok=True)
                 tmp = self.inception_pkl + '.tmp'
@@ -171,6 +181,7 @@ class FrameFID(FrechetInceptionDistance):
                 os.replace(tmp, self.inception_pkl)
         self.real_mean, self.real_cov = stats['real_mean'], stats['real_cov']
         self.num_real = stats['num_real']
+        self.num_broken = stats.get('num_broken', 0)
 
     def _collect_target_results(self, target: str):
         """MMagic's gather, after keeping exactly this rank's share of generated samples.
@@ -188,6 +199,7 @@ class FrameFID(FrechetInceptionDistance):
 
     def compute_metrics(self, fake_results: list) -> dict:
         results = super().compute_metrics(fake_results)
+        results['num_broken_real'] = getattr(self, 'num_broken', 0)
         num_fake = sum(len(f) for f in fake_results)
         print_log(f'{self.prefix}: FID {results["fid"]:.4f} with {self.extractor_name} '
                   f'({num_fake} generated, {self.num_real} real frames)', logger='current')
