@@ -373,6 +373,9 @@ def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
      'needs pairs'),
     ('default_hooks.checkpoint.max_keep_ckpts=1',
      'default_hooks.checkpoint.max_keep_ckpts=1: must be <= 0 (keep all) or >= 2'),
+    # a run whose checkpoints nothing could load never starts
+    ('default_hooks.weights_only=None',
+     "default_hooks.weights_only=None: must be dict(type='WeightsOnlyCheckpointHook')"),
     # one module's own value: the module refuses it when the Runner builds it
     ('model.loss.lambda_reg=-0.5', 'lambda_reg must be >= 0 (0 turns the regulariser off)'),
     ('model.diffusion_scheduler.prediction_type=score',

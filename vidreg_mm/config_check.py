@@ -42,7 +42,10 @@ def check_config(cfg, splits=('train', 'val')) -> None:
     - a regulariser (``model.loss.lambda_reg > 0``) has pairs to act on
       (``train_dataloader.dataset.pair_mode``);
     - ``default_hooks.checkpoint.max_keep_ckpts`` is not 1 (MMEngine deletes the kept
-      checkpoint before it writes the next one).
+      checkpoint before it writes the next one);
+    - ``default_hooks.weights_only`` is a ``WeightsOnlyCheckpointHook`` (without it, the
+      checkpoints a run writes hold MMEngine objects that weights-only loading refuses, and
+      nothing could resume or test them).
     """
     errors: List[str] = []
     model = cfg.get('model') or {}
@@ -66,5 +69,13 @@ def check_config(cfg, splits=('train', 'val')) -> None:
             errors.append(f'default_hooks.checkpoint.max_keep_ckpts={keep!r}: must be <= 0 '
                           '(keep all) or >= 2: MMEngine deletes the oldest kept checkpoint '
                           'before writing the next, so with 1 a kill while saving leaves none')
+    hook = (cfg.get('default_hooks') or {}).get('weights_only')
+    if not (isinstance(hook, dict) and hook.get('type') in ('WeightsOnlyCheckpointHook',
+                                                             'mmagic.WeightsOnlyCheckpointHook')):
+        errors.append(f'default_hooks.weights_only={hook!r}: must be '
+                      "dict(type='WeightsOnlyCheckpointHook'): it makes the checkpoints a run "
+                      'writes loadable by --resume, load_from and tools/test.py (weights-only '
+                      'loading) and checks that loaded weights match the model; without it '
+                      'every checkpoint of the run would be refused')
     if errors:
         raise ConfigError('invalid config:\n  ' + '\n  '.join(errors))
