@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import shutil
 from collections import Counter
 
 import cv2
@@ -425,3 +426,52 @@ def test_the_shortest_clip_with_a_pair_is_what_the_pairing_rule_says(offset_rang
     from vidreg_mm.datasets.frame_pair_dataset import anchors_of, min_clip_length
     need = min_clip_length(offset_range)
     assert len(anchors_of(need, offset_range)) > 0 and len(anchors_of(need - 1, offset_range)) == 0
+
+
+# -- layouts people have -----------------------------------------------------------------------
+def test_class_folders_of_videos_in_any_container(handco_root, tmp_path):
+    """UCF101's layout: train/<class>/<name>.avi; clip ids from the relative path."""
+    frames = clip_frames(handco_root, 0, 0)
+    write_video(str(tmp_path / 'a.mov'), frames)  # one .mov for both splits' classes
+    for rel in ('train/Archery/v_Archery_g01.mov', 'train/Archery/v_Archery_g02.mov',
+                'train/Bowling/deep/v_Bowling_g01.mov', 'val/Archery/v_Archery_g05.mov'):
+        os.makedirs(osp.dirname(tmp_path / rel), exist_ok=True)
+        shutil.copy(tmp_path / 'a.mov', tmp_path / rel)
+    os.remove(tmp_path / 'a.mov')
+    ds = build(str(tmp_path), LOAD_AND_PACK, split='train')
+    assert ds.resolved_source == 'videos'
+    assert sorted({ds.get_data_info(i)['clip_id'] for i in range(len(ds))}) == [
+        'Archery/v_Archery_g01/cam0', 'Archery/v_Archery_g02/cam0',
+        'Bowling/deep/v_Bowling_g01/cam0']
+    assert ds[0]['inputs'].shape == (2, 3, 32, 32)  # decord reads the .mov container
+    shutil.copy(tmp_path / 'train/Archery/v_Archery_g01.mov',
+                tmp_path / 'train/Archery/v_Archery_g01.mp4')
+    with pytest.raises(ValueError, match='clip Archery/v_Archery_g01 is ambiguous'):
+        build(str(tmp_path), split='train')
+
+
+def test_frames_one_folder_deeper_than_expected_is_a_clear_error(frames_root, tmp_path):
+    shutil.copytree(frames_root, tmp_path / 'train' / 'ClassA')
+    with pytest.raises(ValueError, match=r'clip folder .*ClassA holds no image files but the '
+                       r"folders \['clip0', .*frames one level deeper than expected"):
+        build(str(tmp_path), split='train')
+
+
+def test_handco_without_meta_json_is_a_clear_error(handco_copy):
+    os.remove(osp.join(handco_copy, 'meta.json'))
+    with pytest.raises(ValueError, match='looks like HanCo .* but has no meta.json'):
+        build(handco_copy)
+
+
+def test_a_root_without_clips_says_what_it_holds_and_what_was_expected(tmp_path):
+    os.makedirs(tmp_path / 'docs')
+    for name in ('a.txt', 'b.txt', 'c.json'):
+        open(tmp_path / 'docs' / name, 'w').write('x')
+    with pytest.raises(ValueError, match=r"(?s)it holds 0 folder\(s\) \[\], 3 file\(s\) "
+                       r"below it \{'.txt': 2, '.json': 1\}; expected one of: meta.json"):
+        build(str(tmp_path / 'docs'), split='all', source='auto')
+    os.makedirs(tmp_path / 'v' / 'train')
+    open(tmp_path / 'v' / 'train' / 'notes.txt', 'w').write('x')
+    with pytest.raises(ValueError, match=r"no video files .* under .*train \(split 'train'\): "
+                       r"it holds 0 folder\(s\) \[\], 1 file\(s\) below it \{'.txt': 1\}"):
+        build(str(tmp_path / 'v'), split='train', source='videos')

@@ -25,6 +25,7 @@ other storage than the local disk.
 import json
 import os.path as osp
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -32,7 +33,9 @@ from mmengine import fileio
 
 from .loading import open_video
 
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm')
+#: containers that decord (FFmpeg) reads
+VIDEO_EXTENSIONS = ('.3gp', '.avi', '.flv', '.m2ts', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg',
+                    '.mpg', '.mts', '.ogv', '.ts', '.webm', '.wmv')
 
 def _pillow_extensions() -> Tuple[str, ...]:
     """Every file extension that Pillow can open."""
@@ -136,22 +139,53 @@ def _lower_suffix(names, suffixes):
     return [n for n in names if osp.splitext(n)[1].lower() in suffixes]
 
 
+def _ls_recursive(path, backend_args) -> List[str]:
+    """Every file under ``path``, as paths relative to it, in natural order."""
+    entries = fileio.list_dir_or_file(path, list_dir=False, list_file=True, recursive=True,
+                                      backend_args=backend_args)
+    return sorted(entries, key=natural_key)
+
+
+def describe_contents(folder: str, backend_args=None, limit: int = 5) -> str:
+    """What a folder holds, for errors: its subfolders and its files by extension."""
+    dirs = _ls(folder, backend_args, dirs=True)
+    files = _ls_recursive(folder, backend_args)
+    kinds = Counter(osp.splitext(f)[1].lower() or '(no extension)' for f in files)
+    return (f'{len(dirs)} folder(s) {dirs[:limit]}, {len(files)} file(s) below it '
+            f'{dict(kinds.most_common(limit))}')
+
+
+EXPECTED_LAYOUTS = ('expected one of: meta.json and rgb/<%04d>/cam<N>/<%08d>.jpg (HanCo); '
+                    'video files (any depth, e.g. train/<class>/<name>.avi); or one folder of '
+                    'numbered image files per clip (<clip>/<frame id>.png), under train/ and '
+                    'val/ or with a split_file')
+
+
 def detect_source(data_root: str, backend_args: Optional[dict] = None) -> str:
-    """'handco' when ``meta.json`` is at the root, else 'videos' or 'frames' by content."""
+    """'handco' when ``meta.json`` is at the root, 'videos' when video files are found at any
+    depth (at the root or under train/ and val/), else 'frames' when there are clip folders;
+    an error that says what was found and what was expected otherwise."""
     if not fileio.exists(data_root, backend_args=backend_args):
         raise FileNotFoundError(f'data_root {data_root!r} does not exist')
     if fileio.isfile(osp.join(data_root, 'meta.json'), backend_args=backend_args):
         return 'handco'
+    for image_dir in HANCO_IMAGE_DIRS:
+        folder = osp.join(data_root, image_dir)
+        if fileio.isdir(folder, backend_args=backend_args) and any(
+                re.fullmatch(r'\d{4}', d) for d in _ls(folder, backend_args, dirs=True)):
+            raise ValueError(f'data_root {data_root!r} looks like HanCo ({folder} holds '
+                             'sequence folders) but has no meta.json, which gives the '
+                             'train/val split: copy HanCo\'s meta.json to the root, or set '
+                             "source='frames' with a split_file")
+    if _lower_suffix(_ls_recursive(data_root, backend_args), VIDEO_EXTENSIONS):
+        return 'videos'
     probe = [data_root] + [osp.join(data_root, s) for s in ('train', 'val')
                            if fileio.isdir(osp.join(data_root, s), backend_args=backend_args)]
-    for folder in probe[::-1]:
-        if _lower_suffix(_ls(folder, backend_args, dirs=False), VIDEO_EXTENSIONS):
-            return 'videos'
-        if _ls(folder, backend_args, dirs=True):
-            return 'frames'
-    raise ValueError(f'cannot tell the layout of data_root {data_root!r}: no meta.json '
-                     f'(HanCo), no video files {VIDEO_EXTENSIONS} and no frame folders, at '
-                     f'the root or under train/ or val/. Set the dataset key `source`.')
+    if any(_ls(folder, backend_args, dirs=True) for folder in probe[1:] or probe):
+        return 'frames'
+    raise ValueError(f'cannot tell the layout of data_root {data_root!r}: it holds '
+                     f'{describe_contents(data_root, backend_args)}; {EXPECTED_LAYOUTS}. '
+                     'Set the dataset key `source` to say which.')
 
 
 # --- HanCo ---------------------------------------------------------------------------------
@@ -300,16 +334,29 @@ def _split_members(data_root, split, split_file, backend_args):
 
 def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 on_unreadable=None) -> List[dict]:
-    """Clips of a folder of video files: one clip per file, camera 0."""
+    """Clips of a folder of video files, found at any depth under each split folder (class
+    folders included): one clip per file, camera 0, named by its path relative to the split
+    folder without the extension (``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01``). Two files
+    that differ only in their extension are an error; a split folder without videos is an
+    error that says what it holds."""
     clips = []
     for folder, names, s in _split_members(data_root, split, split_file, backend_args):
-        for name in _lower_suffix(_ls(folder, backend_args, dirs=False), VIDEO_EXTENSIONS):
-            stem = osp.splitext(name)[0]
+        files = _lower_suffix(_ls_recursive(folder, backend_args), VIDEO_EXTENSIONS)
+        if not files:
+            raise ValueError(f'no video files {VIDEO_EXTENSIONS} under {folder} (split '
+                             f'{s!r}): it holds {describe_contents(folder, backend_args)}')
+        seen = {}
+        for rel in files:
+            stem = osp.splitext(rel)[0].replace(osp.sep, '/')
+            if stem in seen:
+                raise ValueError(f'clip {stem} is ambiguous: {seen[stem]} and {rel} under '
+                                 f'{folder}; keep one file per clip')
+            seen[stem] = rel
             if names is not None:
-                if stem not in names and name not in names:
+                if stem not in names and rel not in names:
                     continue
-                names.found.add(stem if stem in names else name)
-            path = osp.join(folder, name)
+                names.found.add(stem if stem in names else rel)
+            path = osp.join(folder, rel)
             try:
                 n = len(open_video(path, backend_args))
             except Exception as e:  # noqa: BLE001  decord raises its own error types
@@ -336,8 +383,16 @@ def scan_frame_folders(data_root: str, split: str, split_file=None, backend_args
                     continue
                 names.found.add(name)
             clip_dir = osp.join(folder, name)
-            frames = index_frames(clip_dir, _ls(clip_dir, backend_args, dirs=False), name,
-                                  report)
+            files = _ls(clip_dir, backend_args, dirs=False)
+            if not _lower_suffix(files, IMAGE_EXTENSIONS):
+                inner = _ls(clip_dir, backend_args, dirs=True)
+                if inner:
+                    raise ValueError(
+                        f'clip folder {clip_dir} holds no image files but the folders '
+                        f'{inner[:5]}: frames one level deeper than expected? The layout is '
+                        '<split>/<clip>/<frame id>.<ext>; point data_root (or the split '
+                        'folders) one level lower, or list the clips in a split_file')
+            frames = index_frames(clip_dir, files, name, report)
             clips += frame_clips(dict(clip_id=f'{name}/cam0', sequence=name, camera=0,
                                       split=s), frames, name, report)
         if names is not None:
