@@ -475,3 +475,35 @@ def test_a_root_without_clips_says_what_it_holds_and_what_was_expected(tmp_path)
     with pytest.raises(ValueError, match=r"no video files .* under .*train \(split 'train'\): "
                        r"it holds 0 folder\(s\) \[\], 1 file\(s\) below it \{'.txt': 1\}"):
         build(str(tmp_path / 'v'), split='train', source='videos')
+
+
+def test_every_pillow_mode_becomes_the_right_8bit_rgb_frame_or_is_refused(tmp_path):
+    from PIL import Image
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 30
+    folder = tmp_path / 'clip'
+    os.makedirs(folder)
+    Image.fromarray(rgb).save(folder / '0.png')
+    Image.fromarray(rgb).quantize(4).save(folder / '1.png')  # palette
+    Image.fromarray(np.dstack([rgb, np.full((8, 8), 7, np.uint8)])).save(folder / '2.png')  # RGBA
+    cv2.imwrite(str(folder / '3.png'), np.full((8, 8), 40000, np.uint16))  # 16-bit grey
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(folder / '4.jpg')  # 8-bit grey
+    ds = build(str(tmp_path), [dict(type='LoadClipFrames')], split='all', offset_range=(1, 1),
+               test_mode=True)
+    frames = {}
+    for idx in range(len(ds)):
+        out = ds[idx]
+        for k, img in zip(out['frame_inds'], out['img']):
+            frames[k] = img
+    assert all(f.dtype == np.uint8 and f.shape == (8, 8, 3) for f in frames.values())
+    assert np.array_equal(frames[0], rgb) and np.array_equal(frames[2], rgb)
+    assert np.array_equal(frames[1], rgb)
+    assert (frames[3] == round(40000 / 257)).all()  # scaled, not clipped to 255
+    assert (np.abs(frames[4].astype(int) - 90) <= 1).all()
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(folder / '5.tif')  # mode F
+    ds = build(str(tmp_path), [dict(type='LoadClipFrames')], split='all', offset_range=(1, 1),
+               test_mode=True)
+    with pytest.raises(ValueError, match=r"5.tif: Pillow mode 'F' \(floating-point pixels\) "
+                       'has no agreed 8-bit reading'):
+        for idx in range(len(ds)):
+            ds[idx]

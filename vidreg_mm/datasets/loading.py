@@ -4,7 +4,6 @@ import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional
 
-import mmcv
 import numpy as np
 from mmagic.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
@@ -28,6 +27,35 @@ def open_video(path: str, backend_args: Optional[dict] = None):
 
 class BrokenFrameError(RuntimeError):
     """A frame or video that cannot be decoded (or only partly)."""
+
+
+class UnsupportedFrameError(ValueError):
+    """An image that decodes but has no single right 8-bit RGB reading (float or 32-bit
+    integer pixels): refused by name, never guessed."""
+
+
+#: Pillow modes whose pixels are 16-bit unsigned integers (16-bit grayscale PNG and TIFF)
+_MODES_16BIT = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+
+
+def image_to_rgb8(img, path: str = '') -> np.ndarray:
+    """The 8-bit RGB array (H x W x 3, uint8) of a decoded Pillow image, whatever its mode.
+
+    8-bit modes (L, P, RGB, RGBA, LA, PA, CMYK, YCbCr, 1, ...) go through Pillow's own
+    conversion to RGB (alpha is dropped). 16-bit grayscale is scaled to 8 bits (v / 257,
+    rounded), where Pillow's conversion would clip it to white. 32-bit integer and float
+    images have no agreed range and raise :class:`UnsupportedFrameError` naming the file.
+    """
+    if img.mode in _MODES_16BIT:
+        grey = np.asarray(img, dtype=np.float64)
+        grey = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
+    if img.mode in ('I', 'F') or img.mode.startswith(('I;32', 'F;')):
+        kind = '32-bit integer' if img.mode.startswith('I') else 'floating-point'
+        raise UnsupportedFrameError(
+            f'{path}: Pillow mode {img.mode!r} ({kind} pixels) has no agreed 8-bit reading; '
+            'convert the frames to 8- or 16-bit images')
+    return np.ascontiguousarray(np.asarray(img.convert('RGB'), dtype=np.uint8))
 
 
 @TRANSFORMS.register_module()
@@ -89,10 +117,14 @@ class LoadClipFrames(BaseTransform):
         return [np.ascontiguousarray(f) for f in batch]
 
     def _decode_image(self, path) -> np.ndarray:
+        from PIL import Image
         try:
             content = fileio.get(path, backend_args=self.backend_args)
-            img = mmcv.imfrombytes(content, flag='color', channel_order='rgb',
-                                   backend='pillow')
+            with Image.open(io.BytesIO(content)) as pil:
+                pil.load()  # a truncated file fails here
+                img = image_to_rgb8(pil, path)
+        except UnsupportedFrameError:
+            raise
         except Exception as e:  # noqa: BLE001  Pillow raises OSError, ValueError, ...
             raise BrokenFrameError(f'{type(e).__name__}: {e}') from e
         if img is None or img.size == 0:
