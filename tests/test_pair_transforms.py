@@ -7,6 +7,7 @@ from mmengine.dataset import Compose
 import vidreg_mm  # noqa: F401  registers the transforms
 
 PAIR_PIPELINE = [
+    dict(type='PairedCenterCropLongEdge'),
     dict(type='PairedRandomResizedCrop', crop_size=24, scale=(0.3, 1.0)),
     dict(type='Flip', keys=['img'], flip_ratio=0.5, direction='horizontal'),
     dict(type='FixedCrop', keys=['img'], crop_size=(20, 20)),
@@ -29,6 +30,16 @@ def test_identical_frames_stay_identical_through_the_pair_pipeline(seed):
     a, b = out['img']
     assert a.shape == (16, 16, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
+
+
+def test_centre_crop_of_a_pair_crops_every_frame_alike():
+    rng = np.random.default_rng(2)
+    a, b = random_image(rng, 10, 16), random_image(rng, 10, 16)
+    out = TRANSFORMS.build(dict(type='PairedCenterCropLongEdge'))(dict(img=[a, b]))
+    assert [f.shape for f in out['img']] == [(10, 10, 3)] * 2
+    assert np.array_equal(out['img'][0], a[:, 3:13]) and np.array_equal(out['img'][1], b[:, 3:13])
+    with pytest.raises(ValueError, match='differ in size'):
+        TRANSFORMS.build(dict(type='PairedCenterCropLongEdge'))(dict(img=[a, a[:, :12]]))
 
 
 def test_pipeline_changes_the_frames_differently_per_sample():

@@ -7,7 +7,8 @@ from .conftest import ROOT
 
 EXPECTED = {
     'dataset': ['VideoFramePairDataset'],
-    'transform': ['LoadClipFrames', 'PackFrames', 'PairedColorJitter', 'PairedRandomResizedCrop'],
+    'transform': ['LoadClipFrames', 'PackFrames', 'PairedCenterCropLongEdge', 'PairedColorJitter',
+                  'PairedRandomResizedCrop'],
     'model': ['FramePairDataPreprocessor', 'TemporalDiffusionModel', 'TemporalRegLoss'],
     'hook': ['GradientVarianceHook', 'RandomStateHook', 'SampleGridHook',
              'WeightsOnlyCheckpointHook'],

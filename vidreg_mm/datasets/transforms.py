@@ -1,8 +1,9 @@
 """Transforms for frame pairs that MMagic lacks.
 
-MMagic's ``Resize``, ``FixedCrop`` (random position), ``Flip`` and ``CenterCropLongEdge``
-already apply one draw to every frame of a list, so pair pipelines use them as they are.
-Written here: a resized crop with one draw for all frames (MMagic's ``RandomResizedCrop``
+MMagic's ``Resize``, ``FixedCrop`` (random position) and ``Flip`` already apply one draw to
+every frame of a list, so pair pipelines use them as they are (``tests/test_pair_transforms.py``
+runs each on a pair). MMagic's ``CenterCropLongEdge`` takes one image, not a list: use
+``PairedCenterCropLongEdge``. Written here: the centre crop, a resized crop with one draw for all frames (MMagic's ``RandomResizedCrop``
 draws per key and does not take lists), a colour jitter drawing from NumPy's generator
 (MMagic's ``ColorJitter`` reseeds torch's global generator, which would tie the training
 noise to the data pipeline), and the packing transform.
@@ -30,6 +31,35 @@ def _frames(results, key):
         raise TypeError(f'results[{key!r}] must be a non-empty list of frames, got '
                         f'{type(frames).__name__}')
     return frames
+
+
+@TRANSFORMS.register_module()
+class PairedCenterCropLongEdge(BaseTransform):
+    """Crop the centred square of side min(h, w) from every frame of the list (MMagic's
+    ``CenterCropLongEdge`` for lists of frames, which must share one size).
+
+    Args:
+        keys (list[str]): keys holding lists of frames. Default: ['img'].
+    """
+
+    def __init__(self, keys=('img',)):
+        self.keys = list(keys)
+
+    def transform(self, results: dict) -> dict:
+        for key in self.keys:
+            frames = _frames(results, key)
+            shapes = {f.shape[:2] for f in frames}
+            if len(shapes) != 1:
+                raise ValueError(f'PairedCenterCropLongEdge: the frames of results[{key!r}] '
+                                 f'differ in size: {sorted(shapes)}')
+            h, w = shapes.pop()
+            side = min(h, w)
+            y, x = (h - side) // 2, (w - side) // 2
+            results[key] = [np.ascontiguousarray(f[y:y + side, x:x + side]) for f in frames]
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(keys={self.keys})'
 
 
 @TRANSFORMS.register_module()
