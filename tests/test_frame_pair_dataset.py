@@ -507,3 +507,16 @@ def test_every_pillow_mode_becomes_the_right_8bit_rgb_frame_or_is_refused(tmp_pa
                        'has no agreed 8-bit reading'):
         for idx in range(len(ds)):
             ds[idx]
+
+
+def test_a_huge_offset_range_is_bounded_by_the_clip_not_allocated(handco_root):
+    ds = build(handco_root, offset_range=(-10**9, 10**9), offset_distribution='triangular')
+    n = TINY['clip_length']
+    for i in range(n):
+        d, p = ds.offset_candidates(i, n)  # only the offsets inside the clip
+        assert len(d) == n - 1 and set(i + d) == set(range(n)) - {i}
+        assert np.isclose(p.sum(), 1.0)
+    np.random.seed(0)
+    for k in range(len(ds)):
+        i, j = ds.prepare_data(k)['frame_inds']
+        assert 0 <= i < n and 0 <= j < n and i != j
