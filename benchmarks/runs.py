@@ -37,8 +37,7 @@ def budget_options(seed: int, iters: int, eval_interval: int, fake_nums: int,
             'default_hooks.checkpoint.max_keep_ckpts=-1', 'default_hooks.logger.interval=50']
     opts += [f'val_evaluator.metrics.{name}.fake_nums={fake_nums}' for name in METRIC_NAMES]
     if data_root:
-        opts += [f'{split}_dataloader.dataset.data_root={data_root}'
-                 for split in ('train', 'val', 'test')]
+        opts.append(f'data_root={data_root}')  # every split (vidreg_mm.run_config)
     return opts
 
 

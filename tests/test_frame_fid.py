@@ -89,6 +89,30 @@ def test_real_statistics_of_another_split_and_their_cache(handco_root, tmp_path,
         other.prepare(model, val_loader)
 
 
+def test_a_cache_of_other_data_is_recomputed_not_reused(handco_root, tmp_path, mmlog):
+    """The cache is keyed by what the statistics depend on: another split, data root or
+    pipeline recomputes them (and says so); the same key reuses them."""
+    import shutil
+    cache = str(tmp_path / 'stats.pkl')
+    cfg = dict(type='FrameFID', fake_nums=4, feature_extractor=EXTRACTOR, inception_pkl=cache,
+               prefix='FID-val')
+    model = _model()
+    METRICS.build(cfg).prepare(model, _loader(handco_root, 'val'))
+    val_mean = np.load(cache, allow_pickle=True)['real_mean']
+    other = METRICS.build(dict(cfg, real_split='train'))
+    other.prepare(model, _loader(handco_root, 'val'))  # the train frames now
+    assert other.num_real == 3 * 2 * 6 and not np.allclose(other.real_mean, val_mean)
+    assert any("differs in split: 'val' -> 'train'" in m for m in mmlog)
+    root = str(tmp_path / 'other_root')
+    shutil.copytree(handco_root, root)
+    again = METRICS.build(dict(cfg, real_split='train'))
+    again.prepare(model, _loader(root, 'val'))
+    assert any('differs in data_root' in m and 'recomputing' in m for m in mmlog)
+    same = METRICS.build(dict(cfg, real_split='train'))
+    same.real_features = lambda *a: pytest.fail('the same data: reused')
+    same.prepare(model, _loader(root, 'val'))
+
+
 def test_a_broken_real_frame_is_skipped_and_counted_in_the_evaluation(handco_copy, mmlog):
     """MMEngine's test-mode dataset stops at a broken frame; ours replaces the sample with
     the next one, as training does, and the real-feature pass counts and logs it."""
@@ -158,7 +182,12 @@ def test_compute_fid_stats_tool_writes_the_cache_the_metric_reads(handco_root, t
                                 feature_extractor=dict(type='RandomConvFeatures', seed=0,
                                                        input_size=64), inception_pkl=out))
     monkeypatch.setattr(type(metric), 'real_features', lambda *a: pytest.fail('not cached'))
-    metric.prepare(_model(), _loader(handco_root, 'val'))
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in opts[1:3] + opts[3:]))
+    cfg.test_dataloader.num_workers, cfg.test_dataloader.persistent_workers = 0, False
+    metric.prepare(_model(), Runner.build_dataloader(cfg.test_dataloader))  # the same data
     assert metric.num_real == 36
 
 

@@ -171,3 +171,28 @@ def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path)
         assert now['loss_simple'] == pytest.approx(before['loss_simple'], rel=1e-5), it
         assert now['loss_temporal'] == pytest.approx(before['loss_temporal'], rel=1e-3,
                                                      abs=1e-9), it
+
+
+def test_one_key_retargets_every_split_and_a_mixed_config_says_so(tmp_path, mmlog):
+    import argparse
+
+    from mmengine.logging import MMLogger
+
+    from vidreg_mm.run_config import load_run_config, log_data_roots
+    config = osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')
+    args = argparse.Namespace(config=config, launcher='none', work_dir=None,
+                              cfg_options={'data_root': str(tmp_path / 'mine')})
+    cfg = load_run_config(args)
+    for name in ('train', 'val', 'test'):
+        dataset = cfg[f'{name}_dataloader'].dataset
+        assert dataset.data_root == str(tmp_path / 'mine')
+        assert dataset.generate_if_missing is None  # a wrong path is an error, not new data
+    logger = MMLogger.get_current_instance()
+    log_data_roots(cfg, logger)
+    assert not any('evaluation data differs' in m for m in mmlog)
+    args.cfg_options = {'train_dataloader.dataset.data_root': str(tmp_path / 'mine')}
+    log_data_roots(load_run_config(args), logger)
+    assert any(f'evaluation data differs from the training data ({tmp_path}/mine): '
+               'val_dataloader reads data/synthetic_hands, test_dataloader reads '
+               'data/synthetic_hands; to retarget every split at once use --cfg-options '
+               'data_root=DIR' in m for m in mmlog)

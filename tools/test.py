@@ -23,8 +23,8 @@ from mmengine.runner import Runner
 
 from vidreg_mm.config_check import ConfigError, check_config
 from vidreg_mm.engine import CheckpointError
-from vidreg_mm.run_config import (add_run_arguments, load_run_config, parse_run_args,
-                                  quiet_known_noise, setup_distributed)
+from vidreg_mm.run_config import (add_run_arguments, load_run_config, log_data_roots,
+                                  parse_run_args, quiet_known_noise, setup_distributed)
 
 
 class KeepMetrics(Hook):
@@ -79,6 +79,7 @@ def main(argv=None):
     except ValueError as e:  # a module refused its arguments (the message names them)
         raise SystemExit(f'error: invalid config: {e}') from None
     quiet_known_noise(runner.logger)
+    log_data_roots(runner.cfg, runner.logger)
     keep = KeepMetrics()
     runner.register_hook(keep)
     try:

@@ -20,8 +20,8 @@ from vidreg_mm.config_check import ConfigError, check_config
 from vidreg_mm.engine import (CheckpointError, SampleGridHook, check_training_checkpoint,
                               find_resume_checkpoint)
 from vidreg_mm.engine.optim_wrapper import AMP_WRAPPERS
-from vidreg_mm.run_config import (add_run_arguments, load_run_config, parse_run_args,
-                                  quiet_known_noise, setup_distributed)
+from vidreg_mm.run_config import (add_run_arguments, load_run_config, log_data_roots,
+                                  parse_run_args, quiet_known_noise, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -97,6 +97,7 @@ def main(argv=None):
     except ValueError as e:  # a module refused its arguments (the message names them)
         raise SystemExit(f'error: invalid config: {e}') from None
     quiet_known_noise(runner.logger)
+    log_data_roots(runner.cfg, runner.logger)
     runner.train()
     if runner.rank == 0:
         report(runner)

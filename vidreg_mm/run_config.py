@@ -28,13 +28,52 @@ def parse_run_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Names
     return args
 
 
+#: the dataloaders that the one key ``data_root`` retargets
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def retarget_data_root(cfg: Config, data_root: str) -> None:
+    """Point every split's dataset at ``data_root`` (``--cfg-options data_root=DIR``). The
+    synthetic data is generated only at a config's own root: a retargeted dataset never
+    writes to a folder it does not find (a mistyped path is an error, not new data)."""
+    cfg.data_root = data_root
+    for name in DATALOADERS:
+        dataset = (cfg.get(name) or {}).get('dataset')
+        if dataset is not None:
+            dataset.data_root = data_root
+            dataset.generate_if_missing = None
+
+
+def data_roots(cfg) -> dict:
+    """{'train': root, 'val': root, 'test': root} of the config's dataloaders."""
+    return {name.split('_')[0]: ((cfg.get(name) or {}).get('dataset') or {}).get('data_root')
+            for name in DATALOADERS if cfg.get(name)}
+
+
+def log_data_roots(cfg, logger) -> None:
+    """Say in the run's log when evaluation reads other data than training."""
+    roots = data_roots(cfg)
+    train = roots.get('train')
+    others = {k: v for k, v in roots.items() if k != 'train' and v != train}
+    if train is not None and others:
+        logger.warning(f'evaluation data differs from the training data ({train}): '
+                       + ', '.join(f'{k}_dataloader reads {v}' for k, v in others.items())
+                       + '; to retarget every split at once use --cfg-options data_root=DIR')
+
+
 def load_run_config(args: argparse.Namespace) -> Config:
     """The config with the command line's overrides, launcher and work dir (default
-    ``work_dirs/<config name>``)."""
+    ``work_dirs/<config name>``). ``data_root`` among the overrides retargets every split
+    (:func:`retarget_data_root`)."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        options = dict(args.cfg_options)
+        root = options.pop('data_root', None)
+        if options:
+            cfg.merge_from_dict(options)
+        if root is not None:
+            retarget_data_root(cfg, str(root))
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -1,7 +1,6 @@
 # Synthetic articulated-hand videos (HanCo layout), written to data_root on first use.
-# Retarget to any dataset (HanCo, a folder of videos, a folder of frame folders) with
-#   --cfg-options train_dataloader.dataset.data_root=DIR val_dataloader.dataset.data_root=DIR \
-#                 test_dataloader.dataset.data_root=DIR
+# Retarget every split to any dataset (HanCo, a folder of videos, a folder of frame folders)
+# with --cfg-options data_root=DIR (no synthetic data is written there).
 # The source is detected from the folder; an existing folder is never written to.
 _base_ = ['./video_pairs.py']
 

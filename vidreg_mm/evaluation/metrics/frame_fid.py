@@ -33,7 +33,9 @@ class FrameFID(FrechetInceptionDistance):
     is the frames of the evaluation dataloader's dataset (``real_split=None``), or of the same
     dataset seen on another split (``real_split='train'`` gives FID against the training
     distribution), read through the model's data preprocessor. Real statistics are cached in
-    ``inception_pkl`` when it is set, with the name of the extractor that made them.
+    ``inception_pkl`` when it is set, keyed by what they depend on (:meth:`real_data_key`:
+    extractor, data root, split, sampling options, pipeline); a cache made for other data is
+    recomputed with a log line, never reused.
 
     Features come either from a local StyleGAN Inception TorchScript file (``inception_path``,
     ``inception-2015-12-05.pt``) or from a registered extractor (``feature_extractor``, e.g.
@@ -147,7 +149,23 @@ class FrameFID(FrechetInceptionDistance):
         self.real_feats = torch.from_numpy(self.real_features(module.data_preprocessor,
                                                               dataloader))
 
-    def _read_cache(self) -> Optional[dict]:
+    def real_data_key(self, dataloader: DataLoader) -> dict:
+        """What the real statistics depend on: the extractor, the number of real frames and
+        the real frames' dataset (root, split, source, sampling options and pipeline, whose
+        repr holds the resolution). A cache made for another key is recomputed."""
+        dataset = dataloader.dataset
+        fields = ('source', 'pair_mode', 'offset_range', 'image_dir', 'cameras', 'split_file')
+        return dict(
+            feature_extractor=self.extractor_name, real_nums=self.real_nums,
+            dataset=type(dataset).__name__,
+            data_root=osp.abspath(str(getattr(dataset, 'data_root', ''))),
+            split=self.real_split or getattr(dataset, 'split', None),
+            pipeline=repr(getattr(dataset, 'pipeline', None)),
+            **{f: repr(getattr(dataset, f, None)) for f in fields})
+
+    def _read_cache(self, key: dict) -> Optional[dict]:
+        """The cached statistics if they were made for ``key``; None (recompute) when the file
+        is missing or was made for other data, with a log line that says what differs."""
         if not (self.inception_pkl and osp.isfile(self.inception_pkl)):
             return None
         with open(self.inception_pkl, 'rb') as f:
@@ -157,6 +175,17 @@ class FrameFID(FrechetInceptionDistance):
                              f"{stats.get('feature_extractor')!r}, but this metric uses "
                              f'{self.extractor_name!r}: delete the file or point '
                              'inception_pkl elsewhere')
+        cached = stats.get('key') or {}
+        differ = sorted(k for k in key if cached.get(k) != key[k])
+        if differ:
+            short = (lambda v: (repr(v)[:60] + '...') if len(repr(v)) > 63  # noqa: E731
+                     else repr(v))
+            print_log(f'{self.prefix}: {self.inception_pkl} holds real statistics of other '
+                      'data (differs in '
+                      + ', '.join(f'{k}: {short(cached.get(k))} -> {short(key[k])}'
+                                  for k in differ) + '); recomputing them', logger='current',
+                      level=30)
+            return None
         return stats
 
     def _extractor_to(self, module) -> None:
@@ -167,12 +196,13 @@ class FrameFID(FrechetInceptionDistance):
     def prepare(self, module, dataloader: DataLoader) -> None:
         """Real mean and covariance: from the cache, else from the real frames (then cached)."""
         self._extractor_to(module)
-        stats = self._read_cache()
+        key = self.real_data_key(dataloader)
+        stats = self._read_cache(key)
         if stats is None:
             feats = self.real_features(module.data_preprocessor, dataloader)
             stats = dict(real_mean=feats.mean(0), real_cov=np.cov(feats, rowvar=False),
                          num_real=len(feats), feature_extractor=self.extractor_name,
-                         num_broken=self.num_broken)
+                         num_broken=self.num_broken, key=key)
             if self.inception_pkl and is_main_process():
                 os.makedirs(osp.dirname(osp.abspath(self.inception_pkl)), exist_ok=True)
                 tmp = self.inception_pkl + '.tmp'
