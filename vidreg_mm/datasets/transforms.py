@@ -3,8 +3,9 @@
 MMagic's ``Resize``, ``FixedCrop`` (random position) and ``Flip`` already apply one draw to
 every frame of a list, so pair pipelines use them as they are (``tests/test_pair_transforms.py``
 runs each on a pair). MMagic's ``CenterCropLongEdge`` takes one image, not a list: use
-``PairedCenterCropLongEdge``. Written here: the centre crop, a resized crop with one draw for all frames (MMagic's ``RandomResizedCrop``
-draws per key and does not take lists), a colour jitter drawing from NumPy's generator
+``PairedCenterCropLongEdge``. Written here: the centre crop, a resized crop with one draw
+for all frames (MMagic's ``RandomResizedCrop`` draws per key and does not take lists), a
+colour jitter drawing from NumPy's generator
 (MMagic's ``ColorJitter`` reseeds torch's global generator, which would tie the training
 noise to the data pipeline), and the packing transform.
 

@@ -60,8 +60,8 @@ class WeightsOnlyCheckpointHook(Hook):
             unpickler may accept besides tensors and plain data. Only for files you trust.
             Default: none.
         allow_mismatch (bool): load a ``load_from`` checkpoint (tools/test.py's checkpoint
-            and ``--resume PATH`` included) whose weights do not match the model, as MMEngine does (what fits is
-            loaded, the rest logged). Default: False: such a checkpoint is refused before
+            and ``--resume PATH`` included) whose weights do not match the model, as MMEngine
+            does (what fits is loaded, the rest logged). Default: False: such a checkpoint is refused before
             anything runs, with the missing, unexpected and mis-shaped keys listed.
     """
 
