@@ -61,8 +61,9 @@ class WeightsOnlyCheckpointHook(Hook):
             Default: none.
         allow_mismatch (bool): load a ``load_from`` checkpoint (tools/test.py's checkpoint
             and ``--resume PATH`` included) whose weights do not match the model, as MMEngine
-            does (what fits is loaded, the rest logged). Default: False: such a checkpoint is refused before
-            anything runs, with the missing, unexpected and mis-shaped keys listed.
+            does (what fits is loaded, the rest logged). Default: False: such a checkpoint
+            is refused before anything runs, with the missing, unexpected and mis-shaped
+            keys listed.
     """
 
     priority = 'VERY_LOW'  # after every other hook has added what it saves
