@@ -3,7 +3,7 @@ import cv2
 import pytest
 from mmengine.config import Config
 
-from benchmarks import ablation, convergence, runs, step_overhead
+from benchmarks import ablation, convergence, index_scale, runs, step_overhead
 from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
@@ -99,7 +99,17 @@ def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_
     assert all(len(opts) == 1 for opts in changed.values())
 
 
-@pytest.mark.parametrize('module', [convergence, ablation, step_overhead])
+@pytest.mark.parametrize('module', [convergence, ablation, step_overhead, index_scale])
 def test_benchmarks_document_their_command(module):
     name = module.__name__.split('.')[-1]
     assert f'python -m benchmarks.{name}' in module.__doc__
+
+
+def test_index_scale_builds_the_tree_and_measures_the_index_and_the_workers(tmp_path):
+    report = index_scale.main(['--sequences', '5', '--cameras', '2', '--frames', '7',
+                               '--items', '50', '--tree', str(tmp_path / 'tree'),
+                               '--out', str(tmp_path / 'r.json')])
+    assert report['num_clips'] == 10 and report['num_frames'] == 70
+    assert report['num_anchors'] == 70 and report['serialized']
+    assert len(report['worker_private_mb']) == 2 and report['index_seconds'] > 0
+    assert open(tmp_path / 'tree' / '.complete').read() == '5 2 7'
