@@ -520,3 +520,42 @@ def test_a_huge_offset_range_is_bounded_by_the_clip_not_allocated(handco_root):
     for k in range(len(ds)):
         i, j = ds.prepare_data(k)['frame_inds']
         assert 0 <= i < n and 0 <= j < n and i != j
+
+
+def _scene(seed, n, size=64):
+    """n frames of one shot: a textured image drifting by a pixel per frame."""
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (size * 2, size),
+                      interpolation=cv2.INTER_CUBIC)
+    return [np.ascontiguousarray(base[:, t:t + size]) for t in range(n)]
+
+
+def test_videos_are_split_at_shot_cuts_found_once_and_cached(tmp_path, monkeypatch, mmlog):
+    from vidreg_mm.datasets import shots
+    root = tmp_path / 'videos' / 'train'
+    os.makedirs(root)
+    write_video(str(root / 'edited.mp4'), _scene(0, 20) + _scene(1, 25))  # a cut at 20
+    write_video(str(root / 'oneshot.mp4'), _scene(2, 30))
+    cache = str(tmp_path / 'cache')
+    opts = dict(shot_detection=dict(cache_dir=cache), offset_range=(-4, 4))
+    ds = build(str(tmp_path / 'videos'), LOAD_AND_PACK, **opts)
+    clips = {ds.get_data_info(i)['clip_id']: (ds.get_data_info(i)['start'],
+                                              ds.get_data_info(i)['clip_length'])
+             for i in range(len(ds))}
+    assert clips == {'edited/cam0@0': (0, 20), 'edited/cam0@20': (20, 25),
+                     'oneshot/cam0': (0, 30)}
+    assert ds.num_cuts == 1 and any('1 shot cut(s)' in m and 'edited: frame 20' in m
+                                    for m in mmlog)
+    np.random.seed(0)
+    second_shot = cv2.cvtColor(_scene(1, 25)[3], cv2.COLOR_BGR2RGB).astype(int)
+    for idx in range(len(ds)):  # the frames read are those of the clip's own shot
+        out = ds[idx]
+        meta = out['data_samples'].metainfo
+        if meta['clip_id'] == 'edited/cam0@20' and meta['frame_inds'][0] == 3:
+            got = out['inputs'][0].permute(1, 2, 0).numpy().astype(int)
+            assert np.abs(got - second_shot).mean() < 12  # mp4v is lossy
+    assert len(os.listdir(cache)) == 2  # one result per video
+    monkeypatch.setattr(shots, 'detect_cuts', lambda *a: pytest.fail('not cached'))
+    assert len(build(str(tmp_path / 'videos'), **opts)) == len(ds)
+    with pytest.raises(ValueError, match='shot_detection.threshold must be > 0'):
+        build(str(tmp_path / 'videos'), shot_detection=dict(threshold=0))

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Tuple
 from mmengine import fileio
 
 from .loading import open_video
+from .shots import video_cuts
 
 #: containers that decord (FFmpeg) reads
 VIDEO_EXTENSIONS = ('.3gp', '.avi', '.flv', '.m2ts', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg',
@@ -59,6 +60,7 @@ class ScanReport:
     gaps: List[str] = field(default_factory=list)
     not_frames: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)  # HanCo frames meta.json lists
+    cuts: List[str] = field(default_factory=list)  # shot cuts videos were split at
 
 
 def frame_id(name: str) -> Optional[int]:
@@ -137,6 +139,15 @@ def _ls(path, backend_args, dirs: bool) -> List[str]:
 
 def _lower_suffix(names, suffixes):
     return [n for n in names if osp.splitext(n)[1].lower() in suffixes]
+
+
+def _local(path: str, backend_args) -> str:
+    """``path`` when it is a local file; shot detection and its cache need one."""
+    if not isinstance(fileio.get_file_backend(path, backend_args=backend_args),
+                      fileio.LocalBackend):
+        raise ValueError(f'shot_detection needs local video files; {path} is not one (set '
+                         'shot_detection=None for videos on other storage)')
+    return path
 
 
 def _ls_recursive(path, backend_args) -> List[str]:
@@ -333,12 +344,17 @@ def _split_members(data_root, split, split_file, backend_args):
 
 
 def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
-                on_unreadable=None) -> List[dict]:
+                on_unreadable=None, shot_detection: Optional[dict] = None,
+                report: Optional[ScanReport] = None) -> List[dict]:
     """Clips of a folder of video files, found at any depth under each split folder (class
     folders included): one clip per file, camera 0, named by its path relative to the split
     folder without the extension (``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01``). Two files
     that differ only in their extension are an error; a split folder without videos is an
-    error that says what it holds."""
+    error that says what it holds.
+
+    With ``shot_detection`` (options of :func:`.shots.check_shot_detection`) each video is
+    split at its shot cuts into clips that no pair straddles (``<clip_id>@<first frame>``,
+    with ``start``, the first frame's index in the video), cuts counted in ``report.cuts``."""
     clips = []
     for folder, names, s in _split_members(data_root, split, split_file, backend_args):
         files = _lower_suffix(_ls_recursive(folder, backend_args), VIDEO_EXTENSIONS)
@@ -358,14 +374,22 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 names.found.add(stem if stem in names else rel)
             path = osp.join(folder, rel)
             try:
-                n = len(open_video(path, backend_args))
+                reader = open_video(path, backend_args)
+                n = len(reader)
+                cuts = ([] if shot_detection is None else
+                        video_cuts(_local(path, backend_args), reader, shot_detection))
             except Exception as e:  # noqa: BLE001  decord raises its own error types
                 if on_unreadable is None:
                     raise
                 on_unreadable(path, e)
                 continue
-            clips.append(dict(clip_id=f'{stem}/cam0', sequence=stem, camera=0, split=s,
-                              clip_length=n, video=path))
+            bounds = [0] + list(cuts) + [n]
+            for start, end in zip(bounds, bounds[1:]):
+                clips.append(dict(clip_id=f'{stem}/cam0' + (f'@{start}' if cuts else ''),
+                                  sequence=stem, camera=0, split=s, clip_length=end - start,
+                                  video=path, start=start))
+            if report is not None:
+                report.cuts += [f'{stem}: frame {c}' for c in cuts]
         if names is not None:
             names.check(folder)
     return clips

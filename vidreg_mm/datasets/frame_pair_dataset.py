@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from ..registry import mmagic_scope
 from .clip_sources import (SOURCES, SPLITS, ScanReport, detect_source, scan_frame_folders,
                            scan_handco, scan_videos)
+from .shots import check_shot_detection
 from .synthetic_hands import ensure_synthetic_hands
 
 OFFSET_DISTRIBUTIONS = ('uniform', 'triangular')
@@ -92,6 +93,10 @@ class VideoFramePairDataset(BaseDataset):
         on_broken (str): for videos unreadable at scan time: 'skip' (counted, warned) or
             'error'. Default: 'skip'. Frames broken at load time are ``LoadClipFrames``' job.
         backend_args (dict, optional): MMEngine file backend arguments.
+        shot_detection (dict, optional): video sources only: split each video at its shot
+            cuts, found at index time with PySceneDetect's ContentDetector and cached
+            (``dict(threshold=27.0, min_scene_len=15, width=128, cache_dir=None)``, see
+            :mod:`.shots`); None: no detection. Default: None.
         generate_if_missing (dict, optional): when set and ``data_root`` does not exist,
             write the synthetic hand videos there first, with these generator options
             (see :class:`SyntheticHandsConfig`). An existing ``data_root`` is never touched.
@@ -113,6 +118,7 @@ class VideoFramePairDataset(BaseDataset):
                  on_broken: str = 'skip',
                  backend_args: Optional[dict] = None,
                  generate_if_missing: Optional[dict] = None,
+                 shot_detection: Optional[dict] = None,
                  test_mode: bool = False,
                  lazy_init: bool = False,
                  max_refetch: int = 100,
@@ -135,6 +141,7 @@ class VideoFramePairDataset(BaseDataset):
         self.on_broken = on_broken
         self.backend_args = backend_args
         self.generate_if_missing = generate_if_missing
+        self.shot_detection = check_shot_detection(shot_detection)
         self.num_short_clips = 0
         self.num_unreadable = 0
         with mmagic_scope():  # the pipeline's transforms are MMagic's and ours
@@ -158,7 +165,8 @@ class VideoFramePairDataset(BaseDataset):
                                 self.backend_args, report)
         elif source == 'videos':
             clips = scan_videos(self.data_root, self.split, self.split_file, self.backend_args,
-                                on_unreadable=self._unreadable)
+                                on_unreadable=self._unreadable,
+                                shot_detection=self.shot_detection, report=report)
         else:
             clips = scan_frame_folders(self.data_root, self.split, self.split_file,
                                        self.backend_args, report)
@@ -168,7 +176,9 @@ class VideoFramePairDataset(BaseDataset):
                  'straddles a gap'),
                 (report.missing, 'frame(s) that meta.json lists are missing (gaps)'),
                 (report.not_frames, 'file(s) in clip folders are not images Pillow reads: '
-                 'not used')):
+                 'not used'),
+                (report.cuts, 'shot cut(s) in videos: the videos are split there, no pair '
+                 'straddles a cut')):
             if items:
                 print_log(f'{where}: {len(items)} {what}; e.g. {items[:3]}', logger='current',
                           level=30)
@@ -233,6 +243,11 @@ class VideoFramePairDataset(BaseDataset):
     def num_not_frames(self) -> int:
         """Files in clip folders that are not frames (reported, not used)."""
         return len(self.scan_report.not_frames)
+
+    @property
+    def num_cuts(self) -> int:
+        """Shot cuts that video clips were split at."""
+        return len(self.scan_report.cuts)
 
     @property
     def num_clips(self) -> int:

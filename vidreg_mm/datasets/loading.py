@@ -134,9 +134,10 @@ class LoadClipFrames(BaseTransform):
     # -- transform --------------------------------------------------------------------------
     def transform(self, results: dict) -> Optional[dict]:
         inds = [int(i) for i in results['frame_inds']]
-        if 'video' in results:
+        if 'video' in results:  # positions in a clip that starts at frame `start` of the video
             try:
-                frames = self._decode_video(results['video'], inds)
+                first = int(results.get('start', 0))
+                frames = self._decode_video(results['video'], [first + i for i in inds])
             except BrokenFrameError as e:
                 return self._broken(results['video'], e)
         else:
