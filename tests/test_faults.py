@@ -373,6 +373,9 @@ def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
      'needs pairs'),
     ('default_hooks.checkpoint.max_keep_ckpts=1',
      'default_hooks.checkpoint.max_keep_ckpts=1: must be <= 0 (keep all) or >= 2'),
+    ('train_dataloader.batch_size=1000000000',
+     'train_dataloader.batch_size=1000000000: must be an integer in [1, 65536]'),
+    ('val_dataloader.batch_size=0', 'val_dataloader.batch_size=0: must be an integer'),
     # a run whose checkpoints nothing could load never starts
     ('default_hooks.weights_only=None',
      "default_hooks.weights_only=None: must be dict(type='WeightsOnlyCheckpointHook')"),

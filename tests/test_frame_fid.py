@@ -195,3 +195,16 @@ def test_unknown_real_split_is_an_error_when_built():
     with pytest.raises(ValueError, match="real_split must be one of .* got 'tran'"):
         METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='tran',
                            feature_extractor=EXTRACTOR))
+
+
+@pytest.mark.parametrize('metric', ['FrameFID', 'FrameKID', 'FrameDiversity',
+                                    'SampleRoughness'])
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(fake_nums=10**9), r'fake_nums must be an integer in \[1, 1000000\], got 1000000000'),
+    (dict(fake_nums=0), 'fake_nums must be an integer'),
+    (dict(fake_nums=8, real_nums=0), 'real_nums must be -1 .* got 0'),
+])
+def test_sample_counts_are_bounded_when_built(metric, kwargs, match):
+    extra = {} if metric == 'SampleRoughness' else dict(feature_extractor=EXTRACTOR)
+    with pytest.raises(ValueError, match=match):
+        METRICS.build(dict(type=metric, **kwargs, **extra))

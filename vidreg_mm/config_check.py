@@ -11,6 +11,11 @@ class ConfigError(ValueError):
     """Invalid config values; the message names each key."""
 
 
+#: the largest batch a dataloader may ask for (per process); a typo such as 10**9 would
+#: otherwise make the first step gather that many samples before failing
+MAX_BATCH_SIZE = 65536
+
+
 def _downsamplings(unet: dict) -> Optional[Tuple[str, object, int]]:
     """(key of the size, size, number of 2x downsamplings) of a known denoiser, or None."""
     kind = unet.get('type')
@@ -43,6 +48,7 @@ def check_config(cfg, splits=('train', 'val')) -> None:
       (``train_dataloader.dataset.pair_mode``);
     - ``default_hooks.checkpoint.max_keep_ckpts`` is not 1 (MMEngine deletes the kept
       checkpoint before it writes the next one);
+    - each dataloader's ``batch_size`` is an integer in [1, MAX_BATCH_SIZE];
     - ``default_hooks.weights_only`` is a ``WeightsOnlyCheckpointHook`` (without it, the
       checkpoints a run writes hold MMEngine objects that weights-only loading refuses, and
       nothing could resume or test them).
@@ -56,6 +62,13 @@ def check_config(cfg, splits=('train', 'val')) -> None:
             errors.append(f'{key}={size!r}: {model["unet"]["type"]} halves the resolution '
                           f'{downs} times, so the size must be a positive multiple of '
                           f'{2**downs}')
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader') or {}
+        size = loader.get('batch_size', 1)
+        if isinstance(size, bool) or not isinstance(size, int) or not (
+                1 <= size <= MAX_BATCH_SIZE):
+            errors.append(f'{split}_dataloader.batch_size={size!r}: must be an integer in '
+                          f'[1, {MAX_BATCH_SIZE}] (samples per process and step)')
     if 'train' in splits:
         lam = (model.get('loss') or {}).get('lambda_reg', 1.0)
         dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}

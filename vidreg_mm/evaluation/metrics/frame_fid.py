@@ -22,6 +22,21 @@ from ...datasets.clip_sources import SPLITS
 #: so each image goes through the (slow) extractor once
 _FEATURES: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
 FEATURE_CACHE_ROWS = 20000
+#: the most samples a metric takes (50k is the usual FID count; more is a typo, and the
+#: features of every sample are held in memory)
+MAX_SAMPLES = 1_000_000
+
+
+def check_sample_counts(fake_nums, real_nums) -> None:
+    """``fake_nums`` in [1, MAX_SAMPLES]; ``real_nums`` -1 (all) or in [1, MAX_SAMPLES]."""
+    if isinstance(fake_nums, bool) or not isinstance(fake_nums, int) or not (
+            1 <= fake_nums <= MAX_SAMPLES):
+        raise ValueError(f'fake_nums must be an integer in [1, {MAX_SAMPLES}], got '
+                         f'{fake_nums!r}')
+    if isinstance(real_nums, bool) or not isinstance(real_nums, int) or not (
+            real_nums == -1 or 1 <= real_nums <= MAX_SAMPLES):
+        raise ValueError(f'real_nums must be -1 (all frames) or an integer in '
+                         f'[1, {MAX_SAMPLES}], got {real_nums!r}')
 
 
 @METRICS.register_module()
@@ -71,6 +86,7 @@ class FrameFID(FrechetInceptionDistance):
                 'StyleGAN Inception (inception-2015-12-05.pt, see docs/evaluation.md) and set '
                 'inception_path, or set feature_extractor=dict(type="RandomConvFeatures") for '
                 'an offline extractor. Nothing is downloaded at run time.')
+        check_sample_counts(fake_nums, real_nums)
         if real_split is not None and real_split not in SPLITS:
             raise ValueError(f'real_split must be one of {SPLITS} or None, got {real_split!r}')
         self.feature_extractor_cfg = feature_extractor

@@ -8,6 +8,8 @@ from mmengine.dist import all_gather_object
 from mmengine.logging import print_log
 from torch import Tensor
 
+from .frame_fid import check_sample_counts
+
 
 def roughness(images: Tensor) -> Tensor:
     """Mean absolute difference of vertically adjacent pixels of each image (N x C x H x W,
@@ -32,6 +34,7 @@ class SampleRoughness(GenerativeMetric):
 
     def __init__(self, fake_nums: int, real_nums: int = -1, sample_model: str = 'orig',
                  collect_device: str = 'cpu', prefix: Optional[str] = None):
+        check_sample_counts(fake_nums, real_nums)
         super().__init__(fake_nums, real_nums, fake_key=None, real_key=None,
                          sample_model=sample_model, collect_device=collect_device, prefix=prefix)
 
