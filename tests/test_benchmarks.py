@@ -1,4 +1,6 @@
 """The benchmarks' arithmetic and report, on curves with known answers (no training)."""
+import os
+
 import cv2
 import pytest
 from mmengine.config import Config
@@ -103,3 +105,20 @@ def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_
 def test_benchmarks_document_their_command(module):
     name = module.__name__.split('.')[-1]
     assert f'python -m benchmarks.{name}' in module.__doc__
+
+
+def test_sample_figure_puts_both_recipes_next_to_real_frames(handco_root, tmp_path):
+    import numpy as np
+    runs = {}
+    for k, recipe in enumerate(convergence.RECIPES):
+        os.makedirs(tmp_path / recipe / 'samples')
+        grid = np.full((138, 138, 3), 60 * k, np.uint8)  # a 4 x 4 grid of 32 px, padding 2
+        cv2.imwrite(str(tmp_path / recipe / 'samples' / 'iter_2.png'), grid)
+        runs[recipe] = str(tmp_path / recipe)
+    report = dict(iters=2, data_root_option=handco_root,
+                  configs=dict(temporal=f'{ROOT}/configs/synthetic_hands_temporal_cpu.py'))
+    out = convergence.sample_figure(report, runs, str(tmp_path / 's.png'), scale=1)
+    img = cv2.imread(out)
+    assert img.shape == (138 + 28, 3 * 138 + 2 * 12, 3)
+    real = img[28:, 2 * 150:]
+    assert real.std() > 10  # real frames, not a flat tile
