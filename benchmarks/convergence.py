@@ -1,12 +1,14 @@
 """Convergence of the temporal recipe against the baseline: FID-train, FID-val and diversity
 against iterations, over seeds; gradient variance at several points of training.
 
-    python -m benchmarks.convergence          # about an hour on 2 CPU cores
+    python -m benchmarks.convergence          # about 1.7 hours on 2 CPU cores
 
 Trains configs/synthetic_hands_baseline_cpu.py (32 single frames per step, lambda = 0) and
 configs/synthetic_hands_temporal_cpu.py (16 pairs = 32 frames per step) for each seed, with
 the same budget, evaluates every --eval-interval iterations, and writes
-benchmarks/results/convergence.json and convergence.png (mean over seeds, band = min..max).
+benchmarks/results/convergence.json, convergence.png (mean over seeds, band = min..max) and
+convergence_samples.png (the first seed's last sample grids of both recipes next to real val
+frames).
 
 Speed-ups (vidreg_mm.convergence.speedup), per seed, for FID-train, FID-val, KID-train and
 KID-val: iterations the baseline needs to reach its final value divided by the iterations
@@ -218,6 +220,52 @@ def plot(report: dict, path: str):
     plt.close(fig)
 
 
+def real_frame_grid(config: str, data_root=None, num: int = 16):
+    """A grid of ``num`` val frames (the config's val dataset, evenly spaced), laid out as
+    SampleGridHook lays out samples: RGB uint8."""
+    import numpy as np
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from torchvision.utils import make_grid
+
+    import vidreg_mm  # noqa: F401  registers the modules
+    from mmagic.registry import DATASETS
+    init_default_scope('mmagic')
+    cfg = Config.fromfile(config).val_dataloader.dataset
+    if data_root:
+        cfg.data_root, cfg.generate_if_missing = data_root, None
+    dataset = DATASETS.build(cfg)
+    picks = np.linspace(0, len(dataset) - 1, num).round().astype(int)
+    imgs = torch.stack([dataset[int(i)]['inputs'][0] for i in picks])
+    nrow = max(1, int(round(num**0.5)))
+    return make_grid(imgs, nrow=nrow, padding=2, pad_value=255).permute(1, 2, 0).numpy()
+
+
+def sample_figure(report: dict, runs_seed0: dict, path: str, scale: int = 3) -> str:
+    """The last sample grids of both recipes (seed of ``runs_seed0``; SampleGridHook, EMA
+    weights, DDIM 50) next to a grid of real val frames, enlarged ``scale`` times."""
+    import cv2
+    import numpy as np
+    grids = []
+    for recipe in RECIPES:
+        grid = cv2.imread(osp.join(runs_seed0[recipe], 'samples', f"iter_{report['iters']}.png"))
+        grids.append((recipe, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)))
+    grids.append(('real val frames', real_frame_grid(report['configs']['temporal'],
+                                                     report.get('data_root_option'))))
+    h = max(g.shape[0] for _, g in grids)
+    tiles = []
+    for label, grid in grids:
+        grid = np.pad(grid, ((0, h - grid.shape[0]), (0, 0), (0, 0)), constant_values=255)
+        big = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        head = np.full((28, big.shape[1], 3), 255, np.uint8)
+        cv2.putText(head, label, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        tiles += [np.concatenate([head, big]), np.full((h * scale + 28, 12, 3), 255, np.uint8)]
+    cv2.imwrite(path, cv2.cvtColor(np.concatenate(tiles[:-1], axis=1), cv2.COLOR_RGB2BGR))
+    return path
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
@@ -242,6 +290,7 @@ def main(argv=None):
     report = dict(
         command='python -m benchmarks.convergence ' + ' '.join(argv or []),
         configs=configs, data_root=args.data_root or 'data/synthetic_hands (generated)',
+        data_root_option=args.data_root,
         seeds=args.seeds, iters=args.iters, eval_interval=args.eval_interval,
         fake_nums=args.fake_nums, sample_steps=args.sample_steps,
         frames_per_step=32, feature_extractor=feature_extractor(args.temporal_config),
@@ -256,6 +305,7 @@ def main(argv=None):
         json.dump(report, f, indent=2)
     png = osp.splitext(args.out)[0] + '.png'
     plot(report, png)
+    samples = sample_figure(report, runs_seed0, osp.splitext(args.out)[0] + '_samples.png')
     fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')
     for metric, suffix in SPEEDUP_METRICS.items():
         gap = report['final_gap'][metric]
@@ -263,7 +313,7 @@ def main(argv=None):
               f"{gap['temporal_mean']:.4f} at {args.iters} (mean of {len(args.seeds)} seeds); "
               f"speed-up {fmt(report['speedup' + suffix])} (min "
               f"{fmt(report['speedup' + suffix + '_min'])})", flush=True)
-    print(f'wrote {args.out} and {png}')
+    print(f'wrote {args.out}, {png} and {samples}')
     return report
 
 

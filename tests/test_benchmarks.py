@@ -1,4 +1,6 @@
 """The benchmarks' arithmetic and report, on curves with known answers (no training)."""
+import os
+
 import cv2
 import pytest
 from mmengine.config import Config
@@ -113,3 +115,20 @@ def test_index_scale_builds_the_tree_and_measures_the_index_and_the_workers(tmp_
     assert report['num_anchors'] == 70 and report['serialized']
     assert len(report['worker_private_mb']) == 2 and report['index_seconds'] > 0
     assert open(tmp_path / 'tree' / '.complete').read() == '5 2 7'
+
+
+def test_sample_figure_puts_both_recipes_next_to_real_frames(handco_root, tmp_path):
+    import numpy as np
+    runs = {}
+    for k, recipe in enumerate(convergence.RECIPES):
+        os.makedirs(tmp_path / recipe / 'samples')
+        grid = np.full((138, 138, 3), 60 * k, np.uint8)  # a 4 x 4 grid of 32 px, padding 2
+        cv2.imwrite(str(tmp_path / recipe / 'samples' / 'iter_2.png'), grid)
+        runs[recipe] = str(tmp_path / recipe)
+    report = dict(iters=2, data_root_option=handco_root,
+                  configs=dict(temporal=f'{ROOT}/configs/synthetic_hands_temporal_cpu.py'))
+    out = convergence.sample_figure(report, runs, str(tmp_path / 's.png'), scale=1)
+    img = cv2.imread(out)
+    assert img.shape == (138 + 28, 3 * 138 + 2 * 12, 3)
+    real = img[28:, 2 * 150:]
+    assert real.std() > 10  # real frames, not a flat tile
