@@ -3,6 +3,19 @@ against iterations, over seeds; gradient variance at several points of training.
 
     python -m benchmarks.convergence          # about 1.7 hours on 2 CPU cores
 
+The same comparison for flow matching, and for clips of three frames against pairs (the
+"baseline" of that run is the pair recipe; ``--labels`` names the two runs in the figures):
+
+    python -m benchmarks.convergence \
+        --baseline-config configs/synthetic_hands_flow_baseline_cpu.py \
+        --temporal-config configs/synthetic_hands_flow_temporal_cpu.py \
+        --work-dir work_dirs/benchmarks/convergence_flow \
+        --out benchmarks/results/convergence_flow.json
+    python -m benchmarks.convergence --baseline-config configs/synthetic_hands_temporal_cpu.py \
+        --temporal-config configs/synthetic_hands_clip3_temporal_cpu.py --labels 'pairs (T=2)' \
+        'clips (T=3)' --grad-var-iters --work-dir work_dirs/benchmarks/convergence_clip3 \
+        --out benchmarks/results/convergence_clip3.json
+
 Trains configs/synthetic_hands_baseline_cpu.py (32 single frames per step, lambda = 0) and
 configs/synthetic_hands_temporal_cpu.py (16 pairs = 32 frames per step) for each seed, with
 the same budget, evaluates every --eval-interval iterations, and writes
@@ -53,12 +66,16 @@ def parse_args(argv=None):
     p.add_argument('--iters', type=int, default=1500)
     p.add_argument('--eval-interval', type=int, default=250)
     p.add_argument('--fake-nums', type=int, default=256, help='generated samples per eval')
-    p.add_argument('--sample-steps', type=int, default=25, help='DDIM steps per sample')
+    p.add_argument('--sample-steps', type=int, default=25,
+                   help="sampling steps per sample (the model's sampler: DDIM, Euler, ...)")
     p.add_argument('--grad-var-iters', type=int, nargs='*', default=[0, 500, 1000, 1500],
                    help='iterations (checkpoints) to measure gradient variance at')
     p.add_argument('--grad-var-batches', type=int, default=16)
     p.add_argument('--work-dir', default='work_dirs/benchmarks/convergence')
     p.add_argument('--out', default='benchmarks/results/convergence.json')
+    p.add_argument('--labels', nargs=2, default=list(RECIPES), metavar=('BASELINE', 'TEMPORAL'),
+                   help='names of the two runs in figures and printouts (the report keys '
+                   'stay baseline and temporal)')
     return p.parse_args(argv)
 
 
@@ -168,6 +185,14 @@ def grad_variance(args, configs, runs_seed0) -> list:
     return points
 
 
+def frames_per_step(config: str) -> int:
+    """Frames a training step of ``config`` sees: clips (or single frames) x their frames."""
+    from mmengine.config import Config
+    loader = Config.fromfile(config).train_dataloader
+    frames = loader.dataset.get('num_frames', 2) if loader.dataset.get('pair_mode', True) else 1
+    return loader.batch_size * frames
+
+
 def plot(report: dict, path: str):
     """Curves of both recipes (mean over seeds, band = min..max) and the speed-ups at targets
     along the baseline's curves."""
@@ -179,6 +204,7 @@ def plot(report: dict, path: str):
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), dpi=80)
     seeds = [str(s) for s in report['seeds']]
     for ax, metric in zip(axes.flat, panels):
+        labels = dict(zip(RECIPES, report.get('labels', RECIPES)))
         for recipe, color in zip(RECIPES, ('tab:gray', 'tab:red')):
             per_seed = [report['curves'][recipe][s].get(metric) for s in seeds]
             if any(c is None for c in per_seed):
@@ -188,7 +214,7 @@ def plot(report: dict, path: str):
             ax.fill_between(steps, [min(v) for v in vals], [max(v) for v in vals],
                             color=color, alpha=0.2, linewidth=0)
             ax.plot(steps, [statistics.fmean(v) for v in vals], marker='o', color=color,
-                    label=f'{recipe} (mean, min-max over {len(seeds)} seeds)')
+                    label=f'{labels[recipe]} (mean, min-max over {len(seeds)} seeds)')
         real = report['curves']['baseline'][seeds[0]].get('Roughness/real_roughness')
         if metric == 'Roughness/roughness' and real:
             ax.axhline(statistics.fmean(real.values()), color='tab:green', linestyle='--',
@@ -212,7 +238,8 @@ def plot(report: dict, path: str):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')
-    fig.suptitle("iterations to the baseline's final FID-train, baseline / temporal: "
+    names = report.get('labels', RECIPES)
+    fig.suptitle(f"iterations to the {names[0]} run's final FID-train, {names[0]} / {names[1]}: "
                  f"{fmt(report.get('speedup'))} (mean over seeds), min "
                  f"{fmt(report.get('speedup_min'))}", fontsize=11)
     fig.tight_layout()
@@ -248,9 +275,9 @@ def sample_figure(report: dict, runs_seed0: dict, path: str, scale: int = 3) -> 
     import cv2
     import numpy as np
     grids = []
-    for recipe in RECIPES:
+    for recipe, label in zip(RECIPES, report.get('labels', RECIPES)):
         grid = cv2.imread(osp.join(runs_seed0[recipe], 'samples', f"iter_{report['iters']}.png"))
-        grids.append((recipe, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)))
+        grids.append((label, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)))
     grids.append(('real val frames', real_frame_grid(report['configs']['temporal'],
                                                      report.get('data_root_option'))))
     h = max(g.shape[0] for _, g in grids)
@@ -289,11 +316,13 @@ def main(argv=None):
     grad = grad_variance(args, configs, runs_seed0)
     report = dict(
         command='python -m benchmarks.convergence ' + ' '.join(argv or []),
-        configs=configs, data_root=args.data_root or 'data/synthetic_hands (generated)',
+        configs=configs, labels=list(args.labels),
+        data_root=args.data_root or 'data/synthetic_hands (generated)',
         data_root_option=args.data_root,
         seeds=args.seeds, iters=args.iters, eval_interval=args.eval_interval,
         fake_nums=args.fake_nums, sample_steps=args.sample_steps,
-        frames_per_step=32, feature_extractor=feature_extractor(args.temporal_config),
+        frames_per_step={r: frames_per_step(c) for r, c in configs.items()},
+        feature_extractor=feature_extractor(args.temporal_config),
         baseline_flattened={s: flattened(all_curves['baseline'][str(s)]['FID-train/fid'])
                             for s in args.seeds},
         **summarize_speedups(all_curves, args.seeds),

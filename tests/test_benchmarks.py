@@ -132,3 +132,12 @@ def test_sample_figure_puts_both_recipes_next_to_real_frames(handco_root, tmp_pa
     assert img.shape == (138 + 28, 3 * 138 + 2 * 12, 3)
     real = img[28:, 2 * 150:]
     assert real.std() > 10  # real frames, not a flat tile
+
+
+def test_frames_per_step_counts_the_frames_of_each_recipe():
+    assert convergence.frames_per_step(f'{ROOT}/configs/synthetic_hands_temporal_cpu.py') == 32
+    assert convergence.frames_per_step(f'{ROOT}/configs/synthetic_hands_baseline_cpu.py') == 32
+    assert convergence.frames_per_step(
+        f'{ROOT}/configs/synthetic_hands_flow_baseline_cpu.py') == 32
+    assert convergence.frames_per_step(
+        f'{ROOT}/configs/synthetic_hands_clip3_temporal_cpu.py') == 33

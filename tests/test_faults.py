@@ -383,7 +383,10 @@ def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
     ('model.loss.lambda_reg=-0.5', 'lambda_reg must be >= 0 (0 turns the regulariser off)'),
     ('model.diffusion_scheduler.prediction_type=score',
      "model.diffusion_scheduler must be a diffusers DDPM-type scheduler with prediction_type "
-     "in ('epsilon', 'sample', 'v_prediction'); got DDPMScheduler with prediction_type='score'"),
+     "in ('epsilon', 'sample', 'v_prediction'), or FlowMatchingScheduler; got DDPMScheduler "
+     "with prediction_type='score'"),
+    ('model.sampler=heun', "model.sampler must be one of ('ddpm', 'ddim') for DDPMScheduler, "
+     "got 'heun'"),
     ('model.loss.space=latent', "space must be one of ('output', 'x0'), got 'latent'"),
 ])
 def test_invalid_config_values_stop_before_training_naming_the_key(option, message, tmp_path):

@@ -421,11 +421,79 @@ def test_runner_dataloader_is_deterministic_for_a_seed(handco_root):
     assert first_batches(0) != first_batches(1)
 
 
-@pytest.mark.parametrize('offset_range', [(-4, 4), (3, 4), (-7, -2), (0, 5), (-1, 0), (2, 2)])
-def test_the_shortest_clip_with_a_pair_is_what_the_pairing_rule_says(offset_range):
-    from vidreg_mm.datasets.frame_pair_dataset import anchors_of, min_clip_length
-    need = min_clip_length(offset_range)
-    assert len(anchors_of(need, offset_range)) > 0 and len(anchors_of(need - 1, offset_range)) == 0
+@pytest.mark.parametrize('offset_range', [(-4, 4), (3, 4), (-7, -2), (0, 5), (-1, 0), (2, 2),
+                                          (-2, 6), (4, 9)])
+@pytest.mark.parametrize('num_frames', [2, 3, 4])
+def test_the_shortest_clip_with_a_sample_is_what_the_pairing_rule_says(offset_range, num_frames):
+    from vidreg_mm.datasets.frame_pair_dataset import anchors_of, min_clip_length, num_offsets
+    if num_offsets(offset_range) < num_frames - 1:
+        return  # refused when the dataset is built (below)
+    need = min_clip_length(offset_range, num_frames)
+    assert len(anchors_of(need, offset_range, num_frames)) > 0
+    assert len(anchors_of(need - 1, offset_range, num_frames)) == 0
+
+
+# -- clips of T >= 3 frames --------------------------------------------------------------------
+def test_clips_of_three_frames_are_distinct_ordered_frames_within_the_range(handco_root):
+    ds = build(handco_root, LOAD_AND_PACK, num_frames=3, offset_range=(-2, 3))
+    np.random.seed(0)
+    spans = Counter()
+    for idx in sample_indices(ds, 60):
+        out = ds[idx]
+        meta = out['data_samples'].metainfo
+        inds = list(meta['frame_inds'])
+        assert len(inds) == 3 and inds == sorted(set(inds))  # distinct, in time order
+        assert all(0 <= t < TINY['clip_length'] for t in inds)
+        # every frame is within the offsets of the sample's anchor: some frame a with
+        # -2 <= t - a <= 3 for all t
+        assert any(all(-2 <= t - a <= 3 for t in inds) for a in inds)
+        assert meta['offset'] == inds[-1] - inds[0]
+        spans[meta['offset']] += 1
+        assert out['inputs'].shape == (3, 3, 32, 32)
+        seq, cam = int(meta['sequence']), meta['camera']
+        files = clip_frames(handco_root, seq, cam)
+        for k, t in enumerate(inds):
+            expected = cv2.cvtColor(files[t], cv2.COLOR_BGR2RGB)
+            assert np.abs(out['inputs'][k].permute(1, 2, 0).numpy().astype(int)
+                          - expected).max() <= 1
+    assert len(spans) > 1  # not one fixed pattern
+
+
+def test_a_clip_sample_and_its_single_frame_baseline_see_the_same_frames(frames_root):
+    kw = dict(split='all', offset_range=(-2, 2), num_frames=3)
+    clip, single = build(frames_root, **kw), build(frames_root, pair_mode=False, **kw)
+    assert len(clip) == len(single)
+    np.random.seed(4)
+    clip_frames_seen = Counter(t for i in sample_indices(clip, 3000)
+                               for t in clip[i]['frame_inds'])
+    np.random.seed(5)
+    items = [single[i] for i in sample_indices(single, 9000, seed=1)]
+    assert all(len(s['frame_inds']) == 1 for s in items)
+    single_seen = Counter(s['frame_inds'][0] for s in items)
+    cf = np.array([clip_frames_seen[t] for t in range(6)]) / sum(clip_frames_seen.values())
+    sf = np.array([single_seen[t] for t in range(6)]) / sum(single_seen.values())
+    assert np.abs(cf - sf).max() < 0.02, (cf, sf)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(num_frames=4, offset_range=(-1, 1)),
+     r'num_frames=4 needs 3 distinct non-zero offsets beside the anchor, but '
+     r'offset_range=\(-1, 1\) holds 2'),
+    (dict(num_frames=1), 'num_frames must be an integer >= 2'),
+    (dict(num_frames=2.5), 'num_frames must be an integer >= 2'),
+])
+def test_more_frames_than_the_offsets_allow_is_refused_naming_the_key(frames_root, kwargs,
+                                                                      match):
+    with pytest.raises(ValueError, match=match):
+        build(frames_root, split='all', **kwargs)
+
+
+def test_clips_longer_than_a_short_clip_leave_it_out_with_a_count(frames_root):
+    # 6-frame clips: T = 6 needs a window of all six frames (offsets -5..5 allowed)
+    ds = build(frames_root, split='all', num_frames=6, offset_range=(-5, 5))
+    assert ds.num_short_clips == 0 and len(ds) == 4 * 6
+    with pytest.raises(ValueError, match='all 4 clips are shorter than 7 frames'):
+        build(frames_root, split='all', num_frames=7, offset_range=(-6, 6))
 
 
 # -- layouts people have -----------------------------------------------------------------------

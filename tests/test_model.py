@@ -203,6 +203,6 @@ def test_data_size_that_differs_from_the_model_size_is_an_error():
 
 def test_sample_grid_hook_rejects_an_unknown_sampler_when_built():
     from mmagic.registry import HOOKS
-    match = "sampler must be one of \\('ddpm', 'ddim'\\), got 'euler'"
+    match = "sampler must be one of \\('ddpm', 'ddim', 'euler', 'heun'\\) or None, got 'lms'"
     with pytest.raises(ValueError, match=match):
-        HOOKS.build(dict(type='SampleGridHook', sampler='euler'))
+        HOOKS.build(dict(type='SampleGridHook', sampler='lms'))

@@ -15,6 +15,7 @@ EXPECTED = {
     'optimizer_wrapper': ['FiniteLossAmpOptimWrapper', 'FiniteLossOptimWrapper'],
     'evaluator': ['NamedMetricsEvaluator'],
     'metric': ['FrameDiversity', 'FrameFID'],
+    'diffusion scheduler': ['FlowMatchingScheduler'],
 }
 
 
@@ -107,7 +108,7 @@ def test_a_config_changes_one_hook_or_metric_by_name():
     cfg.merge_from_dict({'default_hooks.sample_grid.interval': 100,
                          'val_evaluator.metrics.fid_val.fake_nums': 64})
     assert cfg.default_hooks.sample_grid == dict(type='SampleGridHook', interval=100,
-                                                 num_samples=16, num_steps=50, sampler='ddim')
+                                                 num_samples=16, num_steps=50, sampler=None)
     assert cfg.default_hooks.ema.momentum == 0.005  # the others are untouched
     metrics = cfg.val_evaluator.metrics
     assert metrics.fid_val.fake_nums == 64 and metrics.fid_train.fake_nums == 256

@@ -187,3 +187,72 @@ def test_lambda_schedule_warms_up_and_decays():
 def test_invalid_options_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         TemporalRegLoss(**kwargs)
+
+
+# -- timestep sampling, weighting of the plain term, pairs of a clip -----------------------------
+def test_logit_normal_timesteps_follow_their_law_for_ddpm_and_flow():
+    x0 = torch.zeros(20000, 1, 1, 1, 1)
+    loss = TemporalRegLoss(timestep_sampling='logit_normal', logit_mean=0.5, logit_std=0.8)
+    t, _ = loss.sample_noise(x0, None, torch.Generator().manual_seed(0))  # flow: (0, 1)
+    logit = torch.log(t / (1 - t)).flatten()
+    assert 0 < t.min() and t.max() < 1
+    assert logit.mean() == pytest.approx(0.5, abs=0.03)
+    assert logit.std() == pytest.approx(0.8, abs=0.03)
+    t, _ = loss.sample_noise(x0, 1000, torch.Generator().manual_seed(0))  # DDPM: integers
+    assert t.dtype == torch.long and 0 <= t.min() and t.max() <= 999
+    # the same draws, scaled: floor(1000 sigmoid(n))
+    u = torch.sigmoid(0.5 + 0.8 * torch.randn((20000, 1), generator=torch.Generator()
+                                              .manual_seed(0)))
+    assert torch.equal(t, (u * 1000).long())
+    # uniform (the default) is flat: each tenth of the range holds about a tenth
+    t, _ = TemporalRegLoss().sample_noise(x0, 1000, torch.Generator().manual_seed(1))
+    counts = torch.bincount(t.flatten() // 100, minlength=10).float() / t.numel()
+    assert (counts - 0.1).abs().max() < 0.01
+    t, _ = TemporalRegLoss().sample_noise(x0, None, torch.Generator().manual_seed(1))
+    counts = torch.bincount((t.flatten() * 10).long(), minlength=10).float() / t.numel()
+    assert (counts - 0.1).abs().max() < 0.01
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_min_snr_weighting_of_the_plain_term_is_the_closed_form(kind):
+    """Hang et al. 2023: min(SNR, gamma) / SNR for eps, min(SNR, gamma) for x0 and
+    min(SNR, gamma) / (SNR + 1) for v."""
+    loss = TemporalRegLoss(lambda_reg=0.0, simple_weight='min_snr', min_snr_gamma=5.0)
+    x0, pred = clips(4)
+    sched = scheduler(kind)
+    t = torch.tensor([10, 150, 900])[:, None].expand(B, 2)  # SNR about 1e3, 3, 1e-4
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(4), dtype=x0.dtype)
+    x_t = sched.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t.flatten()).view_as(x0)
+    y, a_t = loss.target(sched, x0, eps, t), sched.alphas_cumprod.double()[t]
+    snr = a_t / (1 - a_t)
+    assert snr[0, 0] > 5 > snr[1, 0]
+    clipped = torch.minimum(snr, torch.tensor(5.0, dtype=snr.dtype))
+    w = dict(epsilon=clipped / snr, sample=clipped, v_prediction=clipped / (snr + 1))[kind]
+    terms = loss.terms(pred, y, x0, x_t, a_t, kind)
+    assert torch.allclose(terms['loss_simple'], (bc(w) * (pred - y)**2).mean())
+    plain = TemporalRegLoss(lambda_reg=0.0).terms(pred, y, x0, x_t, a_t, kind)['loss_simple']
+    assert not torch.allclose(terms['loss_simple'], plain)
+
+
+def test_clips_of_three_frames_compare_consecutive_frames_or_all_pairs():
+    x0, pred = clips(5, frames=3)
+    sched = scheduler()
+    for pairs, index in (('consecutive', [(0, 1), (1, 2)]),
+                         ('all', [(0, 1), (0, 2), (1, 2)])):
+        loss = TemporalRegLoss(clip_pairs=pairs)
+        t, eps, x_t, y, a_t = noised(loss, x0, sched, seed=5)
+        reg = loss.terms(pred, y, x0, x_t, a_t, 'epsilon')['temporal_reg']
+        expected = torch.stack([(pred[:, j] - pred[:, i]).pow(2).mean((1, 2, 3))
+                                for i, j in index], 1).mean()
+        assert torch.allclose(reg, expected), pairs
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(simple_weight='snr'), "simple_weight must be one of \\('none', 'min_snr'\\)"),
+    (dict(timestep_sampling='cosine'), 'timestep_sampling must be one of'),
+    (dict(logit_std=0.0), 'logit_std must be > 0'),
+    (dict(clip_pairs='first'), "clip_pairs must be one of \\('consecutive', 'all'\\)"),
+])
+def test_bad_sampling_and_weighting_options_name_the_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TemporalRegLoss(**kwargs)

@@ -52,6 +52,9 @@ def logged(runner):
     ('synthetic_hands_temporal_cpu.py', 4, True),
     ('synthetic_hands_baseline_cpu.py', 8, False),
     ('synthetic_hands_unet2d_temporal_cpu.py', 4, True),
+    ('synthetic_hands_flow_temporal_cpu.py', 4, True),
+    ('synthetic_hands_flow_baseline_cpu.py', 8, False),
+    ('synthetic_hands_clip3_temporal_cpu.py', 3, True),
 ])
 def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco_root,
                                                     tmp_path, capsys):

@@ -32,6 +32,27 @@ def check_offset_range(offset_range) -> Tuple[int, int]:
     return d_min, d_max
 
 
+def num_offsets(offset_range) -> int:
+    """Non-zero offsets in ``offset_range`` (counted, not listed)."""
+    d_min, d_max = offset_range
+    return d_max - d_min + 1 - (1 if d_min <= 0 <= d_max else 0)
+
+
+def check_num_frames(num_frames, offset_range) -> int:
+    """Validate ``num_frames`` (frames per clip sample, >= 2) against ``offset_range``: the
+    T - 1 frames beside the anchor are distinct offsets of the range, so it must hold that
+    many non-zero offsets."""
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 2:
+        raise ValueError(f'num_frames must be an integer >= 2 (frames per clip sample; '
+                         f'pair_mode=False for single frames), got {num_frames!r}')
+    if num_offsets(offset_range) < num_frames - 1:
+        raise ValueError(f'num_frames={num_frames} needs {num_frames - 1} distinct non-zero '
+                         f'offsets beside the anchor, but offset_range={tuple(offset_range)} '
+                         f'holds {num_offsets(offset_range)}: widen offset_range or lower '
+                         'num_frames')
+    return num_frames
+
+
 def partner_bounds(anchor, clip_length, offset_range):
     """Bounds ``(lo, hi)`` of the offsets ``d`` in ``offset_range`` that keep ``anchor + d``
     inside a clip of ``clip_length`` frames (elementwise for arrays of anchors).
@@ -43,28 +64,38 @@ def partner_bounds(anchor, clip_length, offset_range):
     return np.maximum(d_min, -anchor), np.minimum(d_max, clip_length - 1 - anchor)
 
 
-def anchors_of(clip_length: int, offset_range) -> np.ndarray:
-    """The frames of a clip that have at least one partner."""
+def anchors_of(clip_length: int, offset_range, num_frames: int = 2) -> np.ndarray:
+    """The frames of a clip that have at least ``num_frames - 1`` partners."""
     i = np.arange(clip_length)
     lo, hi = partner_bounds(i, clip_length, offset_range)
-    return i[(lo <= hi) & ~((lo == 0) & (hi == 0))]
+    partners = hi - lo + 1 - ((lo <= 0) & (0 <= hi))
+    return i[partners >= num_frames - 1]
 
 
-def min_clip_length(offset_range) -> int:
-    """Fewest frames a clip needs to hold a pair: 1 + the smallest non-zero |d| allowed."""
+def min_clip_length(offset_range, num_frames: int = 2) -> int:
+    """Fewest frames a clip needs to hold a sample of ``num_frames`` frames (closed form):
+    ``num_frames`` when the range holds 0 (a window of T frames around the anchor), else the
+    smallest |d| allowed + T - 1 (the anchor at one end, the partners at the nearest
+    offsets)."""
     d_min, d_max = offset_range
-    return 1 + (1 if d_min <= 0 <= d_max else min(abs(d_min), abs(d_max)))
+    return num_frames - 1 + (1 if d_min <= 0 <= d_max else min(abs(d_min), abs(d_max)))
 
 
 @DATASETS.register_module()
 class VideoFramePairDataset(BaseDataset):
-    """Frames of video clips, drawn as pairs ``(i, i + d)`` of one clip, or as single frames.
+    """Frames of video clips, drawn as pairs ``(i, i + d)`` of one clip, clips of T frames,
+    or single frames.
 
-    One item per *anchor* frame (a frame that has at least one partner). In pair mode the
-    offset d is drawn from ``offset_range`` (d = 0 never; only offsets that stay inside the
-    clip, so never across clip or camera boundaries) with ``offset_distribution``. In single
-    mode (``pair_mode=False``, the baseline) the same pair is drawn and one of its two frames
-    kept at random, so both modes see exactly the same distribution of frames. Draws use
+    One item per *anchor* frame (a frame that has at least ``num_frames - 1`` partners). In
+    pair mode the offset d is drawn from ``offset_range`` (d = 0 never; only offsets that stay
+    inside the clip, so never across clip or camera boundaries) with
+    ``offset_distribution``. With ``num_frames`` T >= 3 the T - 1 offsets are drawn the same
+    way without replacement (all frames distinct, each within ``offset_range`` of the anchor)
+    and the T frames are put in time order, so that consecutive frames of a sample are
+    temporal neighbours (a pair keeps the order anchor, partner; the regulariser's squared
+    difference does not depend on it). In single mode (``pair_mode=False``, the baseline) the
+    same frames are drawn and one of them kept at random, so both modes see exactly the same
+    distribution of frames. Draws use
     ``np.random`` (MMEngine seeds it per rank and worker); in ``test_mode`` they are a fixed
     function of the index.
 
@@ -83,7 +114,9 @@ class VideoFramePairDataset(BaseDataset):
         pipeline (list): transforms; the first is usually ``LoadClipFrames``.
         split (str): 'train', 'val' or 'all'. Default: 'train'.
         source (str): 'auto', 'handco', 'videos' or 'frames'. Default: 'auto'.
-        pair_mode (bool): pairs (True) or single frames (False). Default: True.
+        pair_mode (bool): clips of ``num_frames`` frames (True) or single frames (False).
+            Default: True.
+        num_frames (int): frames per sample in pair mode, T >= 2 (2: pairs). Default: 2.
         offset_range (tuple[int, int]): signed (d_min, d_max). Default: (-4, 4).
         offset_distribution (str): 'uniform', or 'triangular' (weight max|d| + 1 - |d|,
             favouring near frames). Default: 'uniform'.
@@ -110,6 +143,7 @@ class VideoFramePairDataset(BaseDataset):
                  split: str = 'train',
                  source: str = 'auto',
                  pair_mode: bool = True,
+                 num_frames: int = 2,
                  offset_range: Tuple[int, int] = (-4, 4),
                  offset_distribution: str = 'uniform',
                  image_dir: str = 'rgb',
@@ -136,6 +170,7 @@ class VideoFramePairDataset(BaseDataset):
             raise ValueError('data_root is not set')
         self.split, self.source, self.pair_mode = split, source, bool(pair_mode)
         self.offset_range = check_offset_range(offset_range)
+        self.num_frames = check_num_frames(num_frames, self.offset_range)
         self.offset_distribution = offset_distribution
         self.image_dir, self.cameras, self.split_file = image_dir, cameras, split_file
         self.on_broken = on_broken
@@ -192,14 +227,15 @@ class VideoFramePairDataset(BaseDataset):
                   logger='current', level=30)
 
     def filter_data(self) -> List[dict]:
-        """Leave out clips too short for any offset (one warning that counts them)."""
-        need = min_clip_length(self.offset_range)
+        """Leave out clips too short for a sample (one warning that counts them)."""
+        need = min_clip_length(self.offset_range, self.num_frames)
         kept = [c for c in self.data_list if c['clip_length'] >= need]
         self.num_short_clips = len(self.data_list) - len(kept)
         if self.num_short_clips:
             print_log(f'{self.num_short_clips} of {len(self.data_list)} clips in '
                       f'{self.data_root} (split {self.split!r}) have fewer than {need} frames, '
-                      f'too short for offset_range={self.offset_range}; left out',
+                      f'too short for offset_range={self.offset_range} and num_frames='
+                      f'{self.num_frames}; left out',
                       logger='current', level=30)
         if not kept:
             why = (f'all {len(self.data_list)} clips are shorter than {need} frames'
@@ -214,7 +250,8 @@ class VideoFramePairDataset(BaseDataset):
         super().full_init()
         clip_ids, frames = [], []
         for c in range(super().__len__()):
-            anchors = anchors_of(super().get_data_info(c)['clip_length'], self.offset_range)
+            anchors = anchors_of(super().get_data_info(c)['clip_length'], self.offset_range,
+                                 self.num_frames)
             clip_ids.append(np.full(len(anchors), c, np.int32))
             frames.append(anchors.astype(np.int32))
         self._anchor_clip = np.concatenate(clip_ids)
@@ -296,11 +333,19 @@ class VideoFramePairDataset(BaseDataset):
         rng = np.random.default_rng(idx) if self.test_mode else np.random
         i = info.pop('anchor')
         offsets, probs = self.offset_candidates(i, info['clip_length'])
-        d = int(rng.choice(offsets, p=probs))
+        if self.num_frames == 2:
+            d = int(rng.choice(offsets, p=probs))
+            frames, span = [i, i + d], d
+        else:  # T - 1 distinct partners, the T frames in time order
+            ds = rng.choice(offsets, size=self.num_frames - 1, replace=False, p=probs)
+            frames = sorted([i] + [i + int(d) for d in ds])
+            span = frames[-1] - frames[0]
         if self.pair_mode:
-            info['frame_inds'], info['offset'] = [i, i + d], d
-        else:
+            info['frame_inds'], info['offset'] = frames, span
+        elif self.num_frames == 2:
             info['frame_inds'], info['offset'] = [i if rng.random() < 0.5 else i + d], 0
+        else:
+            info['frame_inds'], info['offset'] = [frames[int(rng.random() * len(frames))]], 0
         if 'frame_ids' in info:  # image sources: the frames' ids from their file names
             info['frame_ids'] = [info['frame_ids'][k] for k in info['frame_inds']]
         return self.pipeline(info)

@@ -10,9 +10,15 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ..registry import mmagic_scope
-from .losses.temporal_reg_loss import PREDICTION_TYPES
+from .flow_matching import FLOW_SOLVERS, FlowMatchingScheduler
+from .losses.temporal_reg_loss import DDPM_PREDICTION_TYPES
 
-SAMPLERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}
+#: samplers of a DDPM-type model: diffusers schedulers built from the training schedule
+DDPM_SAMPLERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}
+#: samplers of a flow-matching model: ODE solvers of FlowMatchingScheduler
+FLOW_SAMPLERS = FLOW_SOLVERS
+#: every sampler name, for checks that do not know the model yet
+SAMPLERS = tuple(DDPM_SAMPLERS) + FLOW_SAMPLERS
 
 
 def build_scheduler(cfg: dict):
@@ -48,6 +54,11 @@ class TemporalDiffusionModel(BaseModel):
     ``add_noise``, ``get_velocity``, ``alphas_cumprod`` and ``prediction_type`` the loss
     uses, and whose config the DDPM and DDIM samplers are built from.
 
+    Flow matching (rectified flow) is the same model with ``diffusion_scheduler=dict(
+    type='FlowMatchingScheduler')``: the loss noises with its ``add_noise`` and the samplers
+    are its Euler and Heun ODE solvers (``sampler='euler'`` or ``'heun'``); see
+    :mod:`.flow_matching`.
+
     ``train_step`` is MMEngine's: preprocess (B x T x C x H x W clips), ``forward(
     mode='loss')`` under the optim wrapper's context (AMP), update. ``forward(mode='loss')``
     makes one draw of timesteps and noise per clip and ONE network forward over the B * T
@@ -58,11 +69,13 @@ class TemporalDiffusionModel(BaseModel):
     Args:
         unet (dict): the denoiser config.
         diffusion_scheduler (dict): the training schedule and ``prediction_type``
-            ('epsilon', 'sample' or 'v_prediction'), e.g. ``dict(type='DDPMScheduler',
+            ('epsilon', 'sample' or 'v_prediction'; or ``FlowMatchingScheduler``), e.g.
+            ``dict(type='DDPMScheduler',
             num_train_timesteps=1000, beta_schedule='linear', prediction_type='epsilon')``.
         loss (dict): the loss config (``TemporalRegLoss``).
         data_preprocessor (dict): default ``FramePairDataPreprocessor``.
-        sampler (str): 'ddim' or 'ddpm' for val/test. Default: 'ddim'.
+        sampler (str): 'ddim' or 'ddpm' for val/test ('euler' or 'heun' with flow
+            matching). Default: 'ddim'.
         num_sample_steps (int): sampling steps for val/test. Default: 50.
         sample_seed (int): base seed of val/test samples (each sample seeded by its index).
         image_size (int, optional): sample size; read from the denoiser when not given.
@@ -83,21 +96,26 @@ class TemporalDiffusionModel(BaseModel):
                  init_cfg: Optional[dict] = None):
         with mmagic_scope():  # BaseModel builds the preprocessor from the default scope
             super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if sampler not in SAMPLERS:
-            raise ValueError(f'model.sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
         if not (isinstance(num_sample_steps, int) and num_sample_steps >= 1):
             raise ValueError(f'model.num_sample_steps must be an integer >= 1, got '
                              f'{num_sample_steps!r}')
         self.scheduler = build_scheduler(diffusion_scheduler)
         config = getattr(self.scheduler, 'config', None)
         kind = config.get('prediction_type') if config is not None else None
-        if kind not in PREDICTION_TYPES or not hasattr(self.scheduler, 'add_noise'):
+        self.is_flow = isinstance(self.scheduler, FlowMatchingScheduler)
+        if not self.is_flow and (kind not in DDPM_PREDICTION_TYPES
+                                 or not hasattr(self.scheduler, 'add_noise')):
             raise ValueError(
                 f'model.diffusion_scheduler must be a diffusers DDPM-type scheduler with '
-                f'prediction_type in {PREDICTION_TYPES}; got {type(self.scheduler).__name__} '
-                f'with prediction_type={kind!r}')
+                f'prediction_type in {DDPM_PREDICTION_TYPES}, or FlowMatchingScheduler; got '
+                f'{type(self.scheduler).__name__} with prediction_type={kind!r}')
+        if sampler not in self.samplers:
+            raise ValueError(f'model.sampler must be one of {self.samplers} for '
+                             f'{type(self.scheduler).__name__}, got {sampler!r}')
         self.unet = MODELS.build(unet)
         self.loss = MODELS.build(loss)
+        if hasattr(self.loss, 'check_objective'):
+            self.loss.check_objective(kind)
         self.sampler, self.num_sample_steps, self.sample_seed = (sampler, num_sample_steps,
                                                                  int(sample_seed))
         self.image_size = image_size or self._denoiser_size()
@@ -138,6 +156,11 @@ class TemporalDiffusionModel(BaseModel):
     def prediction_type(self) -> str:
         return self.scheduler.config.prediction_type
 
+    @property
+    def samplers(self) -> tuple:
+        """The sampler names this model's objective has."""
+        return FLOW_SAMPLERS if self.is_flow else tuple(DDPM_SAMPLERS)
+
     # -- training -----------------------------------------------------------------------------
     def forward(self, inputs: Tensor, data_samples: Optional[list] = None, mode: str = 'loss'):
         """``inputs``: B x T x C x H x W clips in [-1, 1] (or MMagic's generative-metric
@@ -159,20 +182,31 @@ class TemporalDiffusionModel(BaseModel):
     # -- sampling -----------------------------------------------------------------------------
     def build_sampler(self, sampler: str):
         """A diffusers DDPM/DDIM scheduler (through MMagic's registry) from the training
-        scheduler's config: the same betas and prediction type."""
-        if sampler not in SAMPLERS:
-            raise ValueError(f'sampler must be one of {tuple(SAMPLERS)}, got {sampler!r}')
-        return build_scheduler(dict(type=SAMPLERS[sampler], from_config=self.scheduler.config))
+        scheduler's config: the same betas and prediction type. (Flow matching samples with
+        the training scheduler's own solvers.)"""
+        if sampler not in self.samplers:
+            raise ValueError(f'sampler must be one of {self.samplers} for '
+                             f'{type(self.scheduler).__name__}, got {sampler!r}')
+        if self.is_flow:
+            return self.scheduler
+        return build_scheduler(dict(type=DDPM_SAMPLERS[sampler],
+                                    from_config=self.scheduler.config))
 
     @torch.no_grad()
-    def sample(self, noise: Tensor, num_steps: int, sampler: str = 'ddim',
+    def sample(self, noise: Tensor, num_steps: int, sampler: Optional[str] = None,
                generator: Optional[List[torch.Generator]] = None) -> Tensor:
         """Run the reverse process from ``noise`` (N x C x H x W); returns frames in [-1, 1].
 
         ``generator``: one per sample for the stochastic steps (DDPM), so that a sample does
-        not depend on the batch it is drawn in.
+        not depend on the batch it is drawn in. Flow matching's ODE solvers add no noise.
+        ``sampler`` None: the model's ``sampler``.
         """
+        sampler = sampler or self.sampler
         scheduler = self.build_sampler(sampler)
+        if self.is_flow:
+            x = scheduler.sample(lambda x, t: self.denoise(x, t).float(), noise, num_steps,
+                                 sampler)
+            return x.clamp(-1, 1)
         scheduler.set_timesteps(num_steps)
         x = noise
         for t in scheduler.timesteps:
@@ -190,10 +224,10 @@ class TemporalDiffusionModel(BaseModel):
         x = self.sample(noise.to(self.data_preprocessor.device), num_steps, sampler, gens)
         return self.data_preprocessor.destruct(x)
 
-    def infer(self, num_samples: int = 16, num_steps: int = 50, sampler: str = 'ddim',
+    def infer(self, num_samples: int = 16, num_steps: int = 50, sampler: Optional[str] = None,
               seed: int = 0, batch_size: int = 64) -> Tensor:
         """Generate ``num_samples`` images; returns uint8 RGB, N x C x H x W, deterministic
-        for ``seed``."""
+        for ``seed``. ``sampler`` None: the model's ``sampler``."""
         was_training = self.training
         self.eval()
         out = []

@@ -26,7 +26,8 @@ class SampleGridHook(Hook):
         interval (int): iterations between grids; <= 0 means only after training.
         num_samples (int): images in the grid. Default: 16.
         num_steps (int): sampling steps. Default: 50.
-        sampler (str): 'ddim' or 'ddpm'. Default: 'ddim'.
+        sampler (str, optional): 'ddim' or 'ddpm' ('euler' or 'heun' for flow matching);
+            None: the model's own ``sampler``. Default: None.
         seed (int): seed of the grid's noise (the same grid of seeds every time).
         nrow (int, optional): images per row (default: square-ish).
     """
@@ -34,12 +35,12 @@ class SampleGridHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int = -1, num_samples: int = 16, num_steps: int = 50,
-                 sampler: str = 'ddim', seed: int = 0, nrow: Optional[int] = None):
+                 sampler: Optional[str] = None, seed: int = 0, nrow: Optional[int] = None):
         if num_samples < 1 or num_steps < 1:
             raise ValueError(f'num_samples and num_steps must be >= 1, got {num_samples}, '
                              f'{num_steps}')
-        if sampler not in SAMPLERS:  # checked now, not after a whole training run
-            raise ValueError(f'SampleGridHook sampler must be one of {tuple(SAMPLERS)}, got '
+        if sampler is not None and sampler not in SAMPLERS:  # now, not after a whole run
+            raise ValueError(f'SampleGridHook sampler must be one of {SAMPLERS} or None, got '
                              f'{sampler!r}')
         self.interval, self.num_samples, self.num_steps = interval, num_samples, num_steps
         self.sampler, self.seed = sampler, seed
@@ -53,8 +54,20 @@ class SampleGridHook(Hook):
         model = runner.model
         return model.module if is_model_wrapper(model) else model
 
+    def before_run(self, runner) -> None:
+        """The sampler must be one the model's objective has (checked before training)."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if self.sampler is None:
+            self.sampler = getattr(model, 'sampler', 'ddim')
+        allowed = getattr(model, 'samplers', SAMPLERS)
+        if self.sampler not in allowed:
+            raise ValueError(f'default_hooks.sample_grid.sampler={self.sampler!r}: the model '
+                             f'samples with one of {tuple(allowed)}')
+
     @master_only
     def save_grid(self, runner) -> str:
+        if self.sampler is None:
+            self.before_run(runner)
         imgs = self._sampling_model(runner).infer(num_samples=self.num_samples,
                                                   num_steps=self.num_steps,
                                                   sampler=self.sampler, seed=self.seed)

@@ -5,10 +5,17 @@ import torch
 from mmagic.registry import MODELS
 from torch import Tensor, nn
 
-#: diffusers' names of what the network predicts (the scheduler's ``prediction_type``)
-PREDICTION_TYPES = ('epsilon', 'sample', 'v_prediction')
+#: diffusers' names of what a DDPM network predicts (the scheduler's ``prediction_type``)
+DDPM_PREDICTION_TYPES = ('epsilon', 'sample', 'v_prediction')
+#: and the velocity of flow matching (``FlowMatchingScheduler``)
+PREDICTION_TYPES = DDPM_PREDICTION_TYPES + ('flow', )
 SPACES = ('output', 'x0')
 WEIGHTS = ('none', 'snr', 'min_snr')
+SIMPLE_WEIGHTS = ('none', 'min_snr')
+TIMESTEP_SAMPLINGS = ('uniform', 'logit_normal')
+CLIP_PAIRS = ('consecutive', 'all')
+#: flow matching's SNR ((1 - t) / t)^2 is taken at t >= this (it is infinite at t = 0)
+FLOW_MIN_T = 1e-3
 
 
 def _bc(v: Tensor) -> Tensor:
@@ -27,24 +34,35 @@ class TemporalRegLoss(nn.Module):
     r"""Diffusion loss on clips of T frames with a temporal regulariser.
 
     A batch is ``x0`` of shape ``B x T x C x H x W``: T frames of one clip per sample (T = 1
-    single frames, T = 2 pairs). The schedule and the prediction type are the diffusers
-    scheduler's that the model passes in (``add_noise``, ``get_velocity``,
-    ``alphas_cumprod``, ``config.prediction_type``): ``x_t = sqrt(a_t) x0 + sqrt(1 - a_t)
-    eps``, and the network ``f(x_t, t)`` predicts ``y``: eps (``'epsilon'``), x0
-    (``'sample'``) or ``v = sqrt(a_t) eps - sqrt(1 - a_t) x0`` (``'v_prediction'``). For
-    consecutive frames ``a``, ``b`` of a clip::
+    single frames, T = 2 pairs, T >= 3 clips). The objective is the scheduler's that the
+    model passes in, read from its ``config.prediction_type``:
 
-        L_simple = mean over frames of ||f(x_t, t) - y||^2   (T = 2: 1/2 (L_a + L_b))
+    - DDPM (a diffusers scheduler: ``add_noise``, ``get_velocity``, ``alphas_cumprod``):
+      integer ``t``, ``x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps``, and the network ``f(x_t, t)``
+      predicts ``y``: eps (``'epsilon'``), x0 (``'sample'``) or ``v = sqrt(a_t) eps -
+      sqrt(1 - a_t) x0`` (``'v_prediction'``); ``SNR(t) = a_t / (1 - a_t)``.
+    - flow matching (:class:`FlowMatchingScheduler`, ``'flow'``): ``t`` in [0, 1], ``x_t =
+      (1 - t) x0 + t eps``, ``y = v = eps - x0``, ``x0_hat = x_t - t f``, ``SNR(t) = ((1 - t)
+      / t)^2`` (t >= 1e-3); the network is called with ``t * num_train_timesteps``.
+
+    For two frames ``a``, ``b`` of a clip::
+
+        L_simple = mean over frames of s(t) ||f(x_t, t) - y||^2   (T = 2: 1/2 (L_a + L_b))
         R        = w(t) ||(f(x_t^a, t) - f(x_t^b, t)) - (y^a - y^b)||^2     (space='output')
         R        = w(t) ||(x0_hat^a - x0_hat^b) - (x0^a - x0^b)||^2        (space='x0')
         L        = L_simple + lambda * R
 
     where ``x0_hat`` is the clean frame the prediction implies, ``||.||^2`` the mean over
-    pixels, frame pairs and the batch, and ``w(t)`` is 1 (``'none'``), ``SNR(t) = a_t / (1 -
-    a_t)`` (``'snr'``) or ``min(SNR(t), gamma)`` (``'min_snr'``) at the earlier frame's t.
-    With shared ``t`` and ``eps`` and eps-prediction, ``y^a - y^b = 0`` and x0-space R equals
-    output-space R with ``w(t) = (1 - a_t) / a_t``. T = 1 (the baseline) has no pairs:
-    ``R = 0`` and L is the DDPM loss. Clips of T > 2 frames compare each frame with the next.
+    pixels, frame pairs and the batch, and ``w(t)`` is 1 (``'none'``), ``SNR(t)``
+    (``'snr'``) or ``min(SNR(t), gamma)`` (``'min_snr'``) at the first frame's t. ``s(t)``
+    weighs the plain term: 1 (``simple_weight='none'``), or DDPM's min-SNR-gamma weighting
+    (``'min_snr'``: ``min(SNR, gamma) / SNR`` for eps, ``min(SNR, gamma)`` for x0,
+    ``min(SNR, gamma) / (SNR + 1)`` for v). With shared ``t`` and ``eps`` and eps-prediction,
+    ``y^a - y^b = 0`` and x0-space R equals output-space R with ``w(t) = (1 - a_t) / a_t``;
+    for flow matching ``y^a - y^b = -(x0^a - x0^b)`` and x0-space R is output-space R times
+    ``t^2``. T = 1 (the baseline) has no pairs: ``R = 0`` and L is the plain loss. Clips of
+    T >= 3 frames compare each frame with the next (``clip_pairs='consecutive'``, T - 1
+    pairs) or every two frames (``'all'``, T (T - 1) / 2 pairs).
 
     Args:
         lambda_reg (float): lambda >= 0. Default: 1.0.
@@ -56,6 +74,15 @@ class TemporalRegLoss(nn.Module):
         lambda_warmup_iters (int): lambda ramps linearly from 0 over these iterations.
         lambda_decay_iters (tuple[int, int], optional): (start, end): lambda decays linearly
             to 0 between these iterations.
+        simple_weight (str): s(t) of the plain term, 'none' or 'min_snr' (DDPM only, with
+            ``min_snr_gamma``). Default: 'none'.
+        timestep_sampling (str): how t is drawn: 'uniform' (DDPM: integers 0..N-1; flow:
+            [0, 1)) or 'logit_normal' (``sigmoid(n)``, ``n ~ N(logit_mean, logit_std^2)``;
+            for DDPM scaled to an integer step). Default: 'uniform'.
+        logit_mean (float): mean of the logit-normal. Default: 0.0.
+        logit_std (float): standard deviation of the logit-normal. Default: 1.0.
+        clip_pairs (str): the frame pairs of a clip that R compares: 'consecutive' or
+            'all'. Default: 'consecutive'.
     """
 
     def __init__(self,
@@ -66,14 +93,24 @@ class TemporalRegLoss(nn.Module):
                  share_timestep: bool = True,
                  share_noise: bool = True,
                  lambda_warmup_iters: int = 0,
-                 lambda_decay_iters: Optional[tuple] = None):
+                 lambda_decay_iters: Optional[tuple] = None,
+                 simple_weight: str = 'none',
+                 timestep_sampling: str = 'uniform',
+                 logit_mean: float = 0.0,
+                 logit_std: float = 1.0,
+                 clip_pairs: str = 'consecutive'):
         super().__init__()
-        for key, value, allowed in (('space', space, SPACES), ('weight', weight, WEIGHTS)):
+        for key, value, allowed in (('space', space, SPACES), ('weight', weight, WEIGHTS),
+                                    ('simple_weight', simple_weight, SIMPLE_WEIGHTS),
+                                    ('timestep_sampling', timestep_sampling,
+                                     TIMESTEP_SAMPLINGS), ('clip_pairs', clip_pairs, CLIP_PAIRS)):
             if value not in allowed:
                 raise ValueError(f'{key} must be one of {allowed}, got {value!r}')
         if not lambda_reg >= 0:
             raise ValueError(f'lambda_reg must be >= 0 (0 turns the regulariser off), got '
                              f'{lambda_reg!r}')
+        if not logit_std > 0:
+            raise ValueError(f'logit_std must be > 0, got {logit_std!r}')
         if min_snr_gamma <= 0:
             raise ValueError(f'min_snr_gamma must be > 0, got {min_snr_gamma}')
         if lambda_warmup_iters < 0:
@@ -88,6 +125,18 @@ class TemporalRegLoss(nn.Module):
         self.share_timestep, self.share_noise = share_timestep, share_noise
         self.lambda_warmup_iters = int(lambda_warmup_iters)
         self.lambda_decay_iters = tuple(lambda_decay_iters) if lambda_decay_iters else None
+        self.simple_weight, self.timestep_sampling = simple_weight, timestep_sampling
+        self.logit_mean, self.logit_std = float(logit_mean), float(logit_std)
+        self.clip_pairs = clip_pairs
+
+    def check_objective(self, prediction_type: str) -> None:
+        """Refuse options that do not apply to the model's objective (the scheduler's
+        ``prediction_type``), naming the config key."""
+        if prediction_type == 'flow' and self.simple_weight != 'none':
+            raise ValueError(
+                f'model.loss.simple_weight={self.simple_weight!r} is a DDPM weighting (it is '
+                "defined through the eps/x0/v parameterisations); with flow matching "
+                "(FlowMatchingScheduler) use simple_weight='none'")
 
     # -- schedule of lambda ----------------------------------------------------------------------
     def lambda_at(self, iteration: int) -> float:
@@ -101,13 +150,28 @@ class TemporalRegLoss(nn.Module):
         return self.lambda_reg * factor
 
     # -- noising ---------------------------------------------------------------------------------
-    def sample_noise(self, x0: Tensor, num_timesteps: int,
+    def sample_timesteps(self, shape, num_timesteps: Optional[int],
+                         generator: Optional[torch.Generator] = None) -> Tensor:
+        """Timesteps of ``shape`` drawn by ``timestep_sampling``: integers in
+        [0, num_timesteps) (DDPM), or times in [0, 1) when ``num_timesteps`` is None (flow)."""
+        if self.timestep_sampling == 'uniform':
+            if num_timesteps is None:
+                return torch.rand(shape, generator=generator, device='cpu')
+            return torch.randint(0, num_timesteps, shape, generator=generator, device='cpu')
+        u = torch.sigmoid(self.logit_mean + self.logit_std * torch.randn(
+            shape, generator=generator, device='cpu'))
+        if num_timesteps is None:
+            return u
+        return (u * num_timesteps).long().clamp(max=num_timesteps - 1)
+
+    def sample_noise(self, x0: Tensor, num_timesteps: Optional[int],
                      generator: Optional[torch.Generator] = None):
         """Timesteps (B, T) and noise like ``x0`` (B x T x C x H x W), each drawn once per
-        clip and shared by its frames, or per frame, as configured."""
+        clip and shared by its frames, or per frame, as configured. ``num_timesteps`` None:
+        continuous times in [0, 1] (flow matching)."""
         b, t_len = x0.shape[:2]
         per_clip = (b, 1) if self.share_timestep else (b, t_len)
-        t = torch.randint(0, num_timesteps, per_clip, generator=generator, device='cpu')
+        t = self.sample_timesteps(per_clip, num_timesteps, generator)
         shape = (b, 1 if self.share_noise else t_len) + tuple(x0.shape[2:])
         eps = torch.randn(shape, generator=generator, device='cpu')
         return (t.to(x0.device).expand(b, t_len),
@@ -115,7 +179,7 @@ class TemporalRegLoss(nn.Module):
 
     @staticmethod
     def target(scheduler, x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
-        """y for the scheduler's prediction type."""
+        """y for the scheduler's prediction type (flow: ``get_velocity`` = eps - x0)."""
         kind = scheduler.config.prediction_type
         if kind == 'epsilon':
             return eps
@@ -125,19 +189,50 @@ class TemporalRegLoss(nn.Module):
 
     @staticmethod
     def predicted_x0(prediction_type: str, pred: Tensor, x_t: Tensor, a_t: Tensor) -> Tensor:
-        """The clean frame implied by a prediction (``a_t`` of shape B x T)."""
+        """The clean frame implied by a prediction. ``a_t`` (B x T) is the noise level:
+        alpha-bar for DDPM, the time t in [0, 1] for flow matching."""
         if prediction_type == 'epsilon':
             return (x_t - _bc((1 - a_t).sqrt()) * pred) / _bc(a_t.sqrt())
         if prediction_type == 'sample':
             return pred
+        if prediction_type == 'flow':
+            return x_t - _bc(a_t) * pred
         return _bc(a_t.sqrt()) * x_t - _bc((1 - a_t).sqrt()) * pred
 
-    def weight_of(self, a_t: Tensor) -> Tensor:
+    @staticmethod
+    def snr(a_t: Tensor, prediction_type: str = 'epsilon') -> Tensor:
+        """Signal-to-noise ratio of each frame's noise level (alpha-bar, or flow's t)."""
+        if prediction_type == 'flow':
+            t = a_t.clamp(min=FLOW_MIN_T)
+            return ((1 - t) / t).pow(2)
+        return a_t / (1 - a_t)
+
+    def weight_of(self, a_t: Tensor, prediction_type: str = 'epsilon') -> Tensor:
         """w(t) of each frame."""
         if self.weight == 'none':
             return torch.ones_like(a_t)
-        snr = a_t / (1 - a_t)
+        snr = self.snr(a_t, prediction_type)
         return snr if self.weight == 'snr' else snr.clamp(max=self.min_snr_gamma)
+
+    def simple_weight_of(self, a_t: Tensor, prediction_type: str) -> Optional[Tensor]:
+        """s(t) of each frame (None: 1)."""
+        if self.simple_weight == 'none':
+            return None
+        self.check_objective(prediction_type)
+        snr = self.snr(a_t, prediction_type)
+        clipped = snr.clamp(max=self.min_snr_gamma)
+        if prediction_type == 'epsilon':
+            return clipped / snr
+        if prediction_type == 'sample':
+            return clipped
+        return clipped / (snr + 1)
+
+    def frame_pairs(self, num_frames: int):
+        """Indices (first, second) of the frame pairs of a clip that R compares."""
+        if self.clip_pairs == 'consecutive' or num_frames == 2:
+            return list(range(num_frames - 1)), list(range(1, num_frames))
+        pairs = [(i, j) for i in range(num_frames) for j in range(i + 1, num_frames)]
+        return [i for i, _ in pairs], [j for _, j in pairs]
 
     # -- the loss --------------------------------------------------------------------------------
     def terms(self, pred: Tensor, y: Tensor, x0: Tensor, x_t: Tensor, a_t: Tensor,
@@ -145,14 +240,18 @@ class TemporalRegLoss(nn.Module):
         """Loss terms of B x T clips: prediction, target, clean and noisy frames; ``a_t``
         is B x T."""
         pred = pred.to(x0.dtype)  # e.g. fp16 under AMP: the loss is computed in x0's precision
-        loss_simple = (pred - y).pow(2).mean()
+        err = (pred - y).pow(2)
+        s_t = self.simple_weight_of(a_t, prediction_type)
+        loss_simple = err.mean() if s_t is None else (_bc(s_t.to(err.dtype)) * err).mean()
         if x0.shape[1] > 1:
             if self.space == 'output':
                 mine, true = pred, y
             else:
                 mine, true = self.predicted_x0(prediction_type, pred, x_t, a_t), x0
-            diff = (mine[:, 1:] - mine[:, :-1]) - (true[:, 1:] - true[:, :-1])
-            reg = (_bc(self.weight_of(a_t[:, :-1])) * diff.pow(2)).mean()
+            first, second = self.frame_pairs(x0.shape[1])
+            diff = (mine[:, second] - mine[:, first]) - (true[:, second] - true[:, first])
+            w = self.weight_of(a_t[:, first], prediction_type)
+            reg = (_bc(w) * diff.pow(2)).mean()
         else:
             reg = pred.new_zeros(())
         lam = self.lambda_at(iteration)
@@ -168,8 +267,16 @@ class TemporalRegLoss(nn.Module):
         ``loss_simple + loss_temporal`` is the loss; ``temporal_reg`` (R) and
         ``temporal_lambda`` are for the log.
         """
-        t, eps = self.sample_noise(x0, scheduler.config.num_train_timesteps, generator)
+        kind = scheduler.config.prediction_type
+        flow = kind == 'flow'
+        t, eps = self.sample_noise(x0, None if flow else scheduler.config.num_train_timesteps,
+                                   generator)
+        if flow:
+            t = t.to(x0.dtype)
         x_t = _flat(scheduler.add_noise, x0, eps, t)
-        a_t = scheduler.alphas_cumprod.to(x0.device)[t].to(x0.dtype)
-        return self.terms(denoise_fn(x_t, t), self.target(scheduler, x0, eps, t), x0, x_t,
-                          a_t, scheduler.config.prediction_type, iteration)
+        if flow:  # the noise level is t itself; the network sees t * num_train_timesteps
+            level, net_t = t, scheduler.network_timestep(t)
+        else:
+            level, net_t = scheduler.alphas_cumprod.to(x0.device)[t].to(x0.dtype), t
+        return self.terms(denoise_fn(x_t, net_t), self.target(scheduler, x0, eps, t), x0, x_t,
+                          level, kind, iteration)
