@@ -51,7 +51,7 @@ import sys
 from vidreg_mm.convergence import speedup, speedups_along
 
 from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, ROOT, budget_options, curves,
-                   feature_extractor, machine, train)
+                   evaluate_missing, feature_extractor, machine, train)
 
 RECIPES = ('baseline', 'temporal')
 
@@ -307,6 +307,7 @@ def main(argv=None):
                                   data_root=args.data_root)
             seconds[f'{recipe}_seed{seed}'] = round(train(configs[recipe], work_dir, opts,
                                                           args.iters), 1)
+            evaluate_missing(configs[recipe], work_dir, opts, args.iters, args.eval_interval)
             all_curves[recipe][str(seed)] = {
                 m: {str(k): v for k, v in c.items()} for m, c in curves(work_dir).items()}
             if seed == args.seeds[0]:

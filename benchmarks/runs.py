@@ -2,8 +2,14 @@
 
 Each run is a subprocess of tools/train.py (MMEngine's Runner, exactly what a user runs) in
 its own work dir. A run whose log already reaches the budget is not repeated, so an
-interrupted benchmark continues where it stopped.
+interrupted benchmark continues where it stopped. A run killed after a checkpoint was written
+but before that iteration's evaluation resumes past it; :func:`evaluate_missing` scores such
+a checkpoint afterwards with tools/test.py (the same metrics, samples and seeds: the EMA
+weights the evaluation would have used), into ``<work_dir>/evaluation_iter_<N>.json``, which
+:func:`curves` reads with the logs.
 """
+import glob
+import json
 import os
 import os.path as osp
 import platform
@@ -73,9 +79,52 @@ def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
     return seconds
 
 
+CURVE_METRICS = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + ['Roughness/roughness',
+                                                                   'Roughness/real_roughness']
+
+
 def curves(work_dir: str) -> Dict[str, Dict[int, float]]:
-    return read_curves(work_dir, FID_METRICS + KID_METRICS + DIVERSITY_METRICS
-                       + ['Roughness/roughness', 'Roughness/real_roughness'])
+    """The run's curves: its logs, and the evaluations of checkpoints that
+    :func:`evaluate_missing` made."""
+    found = read_curves(work_dir, CURVE_METRICS)
+    for path in glob.glob(osp.join(work_dir, 'evaluation_iter_*.json')):
+        step = int(osp.basename(path)[len('evaluation_iter_'):-len('.json')])
+        metrics = json.load(open(path))['metrics']
+        for m in CURVE_METRICS:
+            if m in metrics and step not in found[m]:
+                found[m][step] = float(metrics[m])
+    return {m: dict(sorted(c.items())) for m, c in found.items()}
+
+
+def missing_evaluations(work_dir: str, iters: int, interval: int) -> List[int]:
+    """Iterations that should have an evaluation (every ``interval`` up to ``iters``) and
+    have a checkpoint but no record in the run's curves."""
+    have = curves(work_dir)[FID_METRICS[0]]
+    return [k for k in range(interval, iters + 1, interval)
+            if k not in have and osp.isfile(osp.join(work_dir, f'iter_{k}.pth'))]
+
+
+def evaluate_missing(config: str, work_dir: str, options: List[str], iters: int,
+                     interval: int) -> List[int]:
+    """Score each checkpoint whose evaluation the run lost (see the module docstring) with
+    tools/test.py and the run's own options (``val_evaluator`` keys applied to
+    ``test_evaluator``); returns the iterations scored."""
+    steps = missing_evaluations(work_dir, iters, interval)
+    test_opts = [o.replace('val_evaluator.', 'test_evaluator.', 1) for o in options]
+    for k in steps:
+        out = osp.join(work_dir, f'evaluation_iter_{k}.json')
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'test.py'), config,
+               osp.join(work_dir, f'iter_{k}.pth'), '--work-dir',
+               osp.join(work_dir, f'evaluation_iter_{k}'), '--out', out, '--cfg-options',
+               *test_opts]
+        with open(osp.join(work_dir, 'train_stdout.log'), 'a') as log:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f'evaluating {cmd[3]} failed ({proc.returncode}): see '
+                               f"{osp.join(work_dir, 'train_stdout.log')}")
+        print(f'  {work_dir}: iteration {k} evaluated from its checkpoint (its evaluation '
+              'was lost when the run was interrupted)', flush=True)
+    return steps
 
 
 def machine() -> dict:

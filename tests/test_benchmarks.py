@@ -141,3 +141,33 @@ def test_frames_per_step_counts_the_frames_of_each_recipe():
         f'{ROOT}/configs/synthetic_hands_flow_baseline_cpu.py') == 32
     assert convergence.frames_per_step(
         f'{ROOT}/configs/synthetic_hands_clip3_temporal_cpu.py') == 33
+
+
+def test_an_evaluation_lost_to_an_interrupted_run_is_made_from_its_checkpoint(tmp_path,
+                                                                              monkeypatch):
+    import json
+    work = tmp_path / 'run'
+    os.makedirs(work / '20260101_000000' / 'vis_data')
+    metrics = runs.CURVE_METRICS
+    with open(work / '20260101_000000' / 'vis_data' / 'scalars.json', 'w') as f:
+        for step, value in ((250, 9.0), (750, 5.0)):
+            f.write(json.dumps({'step': step, **{m: value for m in metrics}}) + '\n')
+    for k in (250, 500, 750):
+        (work / f'iter_{k}.pth').write_bytes(b'')
+    assert runs.missing_evaluations(str(work), 1000, 250) == [500]  # 1000: no checkpoint
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        out = cmd[cmd.index('--out') + 1]
+        with open(out, 'w') as f:
+            json.dump({'metrics': {m: 7.0 for m in metrics}}, f)
+        return runs.subprocess.CompletedProcess(cmd, 0)
+    monkeypatch.setattr(runs.subprocess, 'run', fake_run)
+    opts = ['randomness.seed=3', 'val_evaluator.metrics.fid_train.fake_nums=256']
+    assert runs.evaluate_missing('cfg.py', str(work), opts, 1000, 250) == [500]
+    (cmd, ) = calls
+    assert cmd[1].endswith('tools/test.py') and cmd[3].endswith('iter_500.pth')
+    assert cmd[-2:] == ['randomness.seed=3', 'test_evaluator.metrics.fid_train.fake_nums=256']
+    assert runs.curves(str(work))['FID-train/fid'] == {250: 9.0, 500: 7.0, 750: 5.0}
+    assert runs.missing_evaluations(str(work), 1000, 250) == []
