@@ -23,7 +23,7 @@ import os.path as osp
 import re
 import tempfile
 from importlib import import_module
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.fileio import LocalBackend, register_backend
@@ -178,16 +178,11 @@ def state_dict_mismatch(expected: dict, found: dict) -> dict:
                           if k in found and shape(found[k]) != shape(v)))
 
 
-def check_weights_match(model: torch.nn.Module, filename: str,
-                        safe_globals: Sequence[str] = (), flag: str = '') -> None:
-    """Refuse a checkpoint whose weights do not fit ``model`` key for key and shape for shape
-    (MMEngine's ``load_from`` would load what fits and only log the rest): a
-    :class:`CheckpointError` that lists the missing, unexpected and mis-shaped keys and names
-    ``flag``, the way to load it anyway."""
-    checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
-    weights = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(weights, dict):
-        raise CheckpointError(f'checkpoint {filename} holds no state dict')
+def refuse_mismatch(model: torch.nn.Module, weights: dict, filename: str,
+                    flag: str = '') -> None:
+    """A :class:`CheckpointError` listing the missing, unexpected and mis-shaped keys when
+    ``weights`` (from ``filename``) do not fit ``model`` exactly; ``flag``: the way to load
+    what fits anyway, named in the message."""
     diff = state_dict_mismatch(model.state_dict(), weights)
     if any(diff.values()):
         lines = [f'  {kind} ({len(keys)}): {", ".join(keys[:5])}'
@@ -196,6 +191,38 @@ def check_weights_match(model: torch.nn.Module, filename: str,
             f'checkpoint {filename} does not match the model of this config:\n'
             + '\n'.join(lines) + '\nIs it a checkpoint of another config? '
             + (f'To load what fits anyway: {flag}' if flag else ''))
+
+
+def check_weights_match(model: torch.nn.Module, filename: str,
+                        safe_globals: Sequence[str] = (), flag: str = '') -> None:
+    """Refuse a checkpoint whose weights do not fit ``model`` key for key and shape for shape
+    (MMEngine's ``load_from`` would load what fits and only log the rest): see
+    :func:`refuse_mismatch`."""
+    checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
+    weights = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(weights, dict):
+        raise CheckpointError(f'checkpoint {filename} holds no state dict')
+    refuse_mismatch(model, weights, filename, flag)
+
+
+def sampling_weights(filename: str, ema: bool = True,
+                     safe_globals: Sequence[str] = ()) -> Tuple[dict, str]:
+    """The weights to sample with from a checkpoint, and which they are.
+
+    MMEngine's ``EMAHook`` swaps the averaged weights into ``state_dict`` when it saves and
+    keeps the trained ones in ``ema_state_dict`` (keys prefixed ``module.``): ``ema=True``
+    takes the first, ``ema=False`` the second. A checkpoint of a run without EMA holds only
+    the trained weights, which both return (the description says so)."""
+    checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get('state_dict'), dict):
+        raise CheckpointError(f'checkpoint {filename} holds no state dict')
+    averaged = checkpoint.get('ema_state_dict')
+    if not isinstance(averaged, dict):
+        return checkpoint['state_dict'], 'the trained weights (the run kept no EMA weights)'
+    if ema:
+        return checkpoint['state_dict'], 'the EMA weights'
+    return ({k[len('module.'):]: v for k, v in averaged.items() if k.startswith('module.')},
+            'the trained weights (not the EMA)')
 
 
 def find_resume_checkpoint(work_dir: str) -> Optional[str]:

@@ -1,5 +1,5 @@
 """An unconditional image diffusion model that trains on video clips in MMEngine's Runner."""
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
@@ -225,9 +225,11 @@ class TemporalDiffusionModel(BaseModel):
         return self.data_preprocessor.destruct(x)
 
     def infer(self, num_samples: int = 16, num_steps: int = 50, sampler: Optional[str] = None,
-              seed: int = 0, batch_size: int = 64) -> Tensor:
+              seed: int = 0, batch_size: int = 64,
+              progress: Optional[Callable[[int], None]] = None) -> Tensor:
         """Generate ``num_samples`` images; returns uint8 RGB, N x C x H x W, deterministic
-        for ``seed``. ``sampler`` None: the model's ``sampler``."""
+        for ``seed`` whatever ``batch_size``. ``sampler`` None: the model's ``sampler``.
+        ``progress``: called with the number of samples of each batch when it is done."""
         was_training = self.training
         self.eval()
         out = []
@@ -236,6 +238,8 @@ class TemporalDiffusionModel(BaseModel):
                                                                    start + batch_size))]
             imgs = self._sample_seeded(seeds, num_steps, sampler)
             out.append(imgs.round().to(torch.uint8).cpu())
+            if progress is not None:
+                progress(len(seeds))
         self.train(was_training)
         return torch.cat(out)
 

@@ -1,7 +1,7 @@
 from .gradient_variance_hook import GradientVarianceHook
 from .random_state_hook import RandomStateHook
-from .sample_grid_hook import SampleGridHook
+from .sample_grid_hook import SampleGridHook, write_grid
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 __all__ = ['GradientVarianceHook', 'RandomStateHook', 'SampleGridHook',
-           'WeightsOnlyCheckpointHook']
+           'WeightsOnlyCheckpointHook', 'write_grid']

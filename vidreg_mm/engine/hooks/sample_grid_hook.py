@@ -13,6 +13,18 @@ from torchvision.utils import make_grid
 from ...models.temporal_diffusion import SAMPLERS
 
 
+def write_grid(imgs, path: str, nrow: Optional[int] = None):
+    """Write uint8 RGB images (N x 3 x H x W) as one PNG grid (``nrow`` per row, default
+    square-ish, white 2-px gaps) to ``path``; returns the grid (H x W x 3 RGB)."""
+    nrow = nrow or max(1, int(round(len(imgs)**0.5)))
+    grid = make_grid(imgs, nrow=nrow, padding=2, pad_value=255).permute(1, 2, 0)
+    grid = grid.contiguous().numpy()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    if not cv2.imwrite(path, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+        raise OSError(f'could not write {path}')
+    return grid
+
+
 @HOOKS.register_module()
 class SampleGridHook(Hook):
     """Every ``interval`` training iterations (and after training), generate
@@ -71,12 +83,8 @@ class SampleGridHook(Hook):
         imgs = self._sampling_model(runner).infer(num_samples=self.num_samples,
                                                   num_steps=self.num_steps,
                                                   sampler=self.sampler, seed=self.seed)
-        grid = make_grid(imgs, nrow=self.nrow, padding=2, pad_value=255).permute(1, 2, 0)
-        grid = grid.contiguous().numpy()
-        out_dir = osp.join(runner.work_dir, 'samples')
-        os.makedirs(out_dir, exist_ok=True)
-        path = osp.join(out_dir, f'iter_{runner.iter}.png')
-        cv2.imwrite(path, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        path = osp.join(runner.work_dir, 'samples', f'iter_{runner.iter}.png')
+        grid = write_grid(imgs, path, self.nrow)
         runner.visualizer.add_image('samples', grid, step=runner.iter)
         runner.logger.info(f'sample grid ({self.num_samples} samples, {self.sampler} '
                            f'{self.num_steps} steps) saved to {path}')
