@@ -1,5 +1,6 @@
 """Scale-out and faults: two processes through tools/dist_train.sh, kill -9 and --resume,
 atomic and safe checkpoints, non-finite losses, invalid configs."""
+import importlib.util
 import json
 import math
 import os
@@ -376,6 +377,11 @@ def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
     ('train_dataloader.batch_size=1000000000',
      'train_dataloader.batch_size=1000000000: must be an integer in [1, 65536]'),
     ('val_dataloader.batch_size=0', 'val_dataloader.batch_size=0: must be an integer'),
+    ('val_evaluator.metrics.fid_val=None',
+     "default_hooks.checkpoint.save_best='FID-val/fid': the validation reports no such metric"),
+    pytest.param('wandb.enabled=True', 'wandb.enabled=True: the wandb package is not installed',
+                 marks=pytest.mark.skipif(importlib.util.find_spec('wandb') is not None,
+                                          reason='wandb is installed here')),
     # a run whose checkpoints nothing could load never starts
     ('default_hooks.weights_only=None',
      "default_hooks.weights_only=None: must be dict(type='WeightsOnlyCheckpointHook')"),
@@ -487,3 +493,18 @@ def test_a_new_run_never_overwrites_the_checkpoints_of_an_earlier_one(handco_roo
     assert (ckpt.stat().st_mtime_ns, open(tmp_path / 'last_checkpoint').read()) == before
     runner = tool.main(args[:1] + ['--resume'] + args[1:])  # the way forward it names
     assert runner.iter == 2
+
+
+def test_wandb_switch_adds_the_backend_with_its_init_kwargs():
+    from mmengine.config import Config
+
+    from vidreg_mm.run_config import add_trackers
+    cfg = Config.fromfile(CONFIG)
+    add_trackers(cfg)  # off by default: files and TensorBoard
+    assert [b['type'] for b in cfg.visualizer.vis_backends] == ['LocalVisBackend',
+                                                                 'TensorboardVisBackend']
+    cfg.merge_from_dict({'wandb.enabled': True, 'wandb.init_kwargs.project': 'hands'})
+    add_trackers(cfg)
+    add_trackers(cfg)  # once
+    assert cfg.visualizer.vis_backends[2:] == [dict(type='WandbVisBackend',
+                                                    init_kwargs=dict(project='hands'))]

@@ -97,6 +97,20 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
     logged_grid = osp.join(runner.log_dir, 'vis_data', 'vis_image', 'samples_20.png')
     import cv2
     assert np.array_equal(cv2.imread(logged_grid), cv2.imread(grid))
+    # and to TensorBoard: the losses, the metrics and the grid
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import glob
+    events = glob.glob(osp.join(runner.log_dir, 'vis_data', '**', 'events.out.tfevents.*'),
+                       recursive=True)
+    assert len(events) == 1, events
+    board = EventAccumulator(osp.dirname(events[0])).Reload()
+    assert {'loss', 'FID-val/fid', 'KID-train/kid'} <= set(board.Tags()['scalars'])
+    assert board.Scalars('FID-val/fid')[0].value == pytest.approx(evaluation[0]['FID-val/fid'])
+    assert 'samples' in board.Tags()['images']
+    # the best checkpoint by validation FID is kept (weights only) and loads
+    best = osp.join(tmp_path, 'best_FID-val_fid_iter_20.pth')
+    assert osp.isfile(best)
+    load_checkpoint(MODELS.build(runner.cfg.model), best, map_location='cpu', strict=True)
 
 
 def test_resume_continues_from_a_checkpoint(handco_root, tmp_path):

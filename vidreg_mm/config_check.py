@@ -39,6 +39,35 @@ def _downsamplings(unet: dict) -> Optional[Tuple[str, object, int]]:
     return None
 
 
+def _metric_prefixes(evaluator) -> List[str]:
+    metrics = (evaluator or {}).get('metrics') or {}
+    if isinstance(metrics, dict) and 'type' not in metrics:
+        metrics = [m for m in metrics.values() if m is not None]
+    elif isinstance(metrics, dict):
+        metrics = [metrics]
+    return [m.get('prefix') for m in metrics if isinstance(m, dict)]
+
+
+def _tracking_errors(cfg) -> List[str]:
+    """``default_hooks.checkpoint.save_best`` names a metric the validation reports;
+    ``wandb.enabled`` has the wandb package to log with."""
+    errors = []
+    best = ((cfg.get('default_hooks') or {}).get('checkpoint') or {}).get('save_best')
+    prefixes = _metric_prefixes(cfg.get('val_evaluator'))
+    for key in ([best] if isinstance(best, str) else best or []):
+        if key != 'auto' and key.split('/')[0] not in prefixes:
+            errors.append(f'default_hooks.checkpoint.save_best={key!r}: the validation '
+                          f'reports no such metric (its metrics: {prefixes}); name one of '
+                          'them, or set save_best=None')
+    wandb = cfg.get('wandb') or {}
+    if isinstance(wandb, dict) and wandb.get('enabled'):
+        import importlib.util
+        if importlib.util.find_spec('wandb') is None:
+            errors.append('wandb.enabled=True: the wandb package is not installed '
+                          '(pip install wandb, then wandb login; or wandb.enabled=False)')
+    return errors
+
+
 def check_config(cfg, splits=('train', 'val')) -> None:
     """Raise :class:`ConfigError` listing every cross-key rule of ``cfg`` that the given
     ``splits`` break (``('train', 'val')`` for training, ``('test', )`` for testing):
@@ -49,6 +78,8 @@ def check_config(cfg, splits=('train', 'val')) -> None:
     - ``default_hooks.checkpoint.max_keep_ckpts`` is not 1 (MMEngine deletes the kept
       checkpoint before it writes the next one);
     - each dataloader's ``batch_size`` is an integer in [1, MAX_BATCH_SIZE];
+    - ``default_hooks.checkpoint.save_best`` names a metric of ``val_evaluator``, and
+      ``wandb.enabled`` has the wandb package (training);
     - ``default_hooks.weights_only`` is a ``WeightsOnlyCheckpointHook`` (without it, the
       checkpoints a run writes hold MMEngine objects that weights-only loading refuses, and
       nothing could resume or test them).
@@ -82,6 +113,7 @@ def check_config(cfg, splits=('train', 'val')) -> None:
             errors.append(f'default_hooks.checkpoint.max_keep_ckpts={keep!r}: must be <= 0 '
                           '(keep all) or >= 2: MMEngine deletes the oldest kept checkpoint '
                           'before writing the next, so with 1 a kill while saving leaves none')
+        errors += _tracking_errors(cfg)
     hook = (cfg.get('default_hooks') or {}).get('weights_only')
     if not (isinstance(hook, dict) and hook.get('type') in ('WeightsOnlyCheckpointHook',
                                                              'mmagic.WeightsOnlyCheckpointHook')):

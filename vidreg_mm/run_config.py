@@ -61,6 +61,19 @@ def log_data_roots(cfg, logger) -> None:
                        + '; to retarget every split at once use --cfg-options data_root=DIR')
 
 
+def add_trackers(cfg: Config) -> None:
+    """``wandb.enabled=True`` adds MMEngine's ``WandbVisBackend`` (with ``wandb.init_kwargs``)
+    to the visualizer's backends, next to the local files and TensorBoard."""
+    wandb = cfg.get('wandb') or {}
+    if not (isinstance(wandb, dict) and wandb.get('enabled')):
+        return
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    if not any(b.get('type') == 'WandbVisBackend' for b in backends):
+        backends.append(dict(type='WandbVisBackend', init_kwargs=dict(wandb.get(
+            'init_kwargs') or {})))
+    cfg.visualizer.vis_backends = backends
+
+
 def load_run_config(args: argparse.Namespace) -> Config:
     """The config with the command line's overrides, launcher and work dir (default
     ``work_dirs/<config name>``). ``data_root`` among the overrides retargets every split
@@ -74,6 +87,7 @@ def load_run_config(args: argparse.Namespace) -> Config:
             cfg.merge_from_dict(options)
         if root is not None:
             retarget_data_root(cfg, str(root))
+    add_trackers(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

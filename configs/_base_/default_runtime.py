@@ -14,8 +14,10 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),  # FID by iteration
     param_scheduler=dict(type='ParamSchedulerHook'),
     # atomic_local: written to a temporary file, then renamed (never a truncated checkpoint)
+    # (and best_FID-val_fid_iter_N.pth: the weights of the lowest validation FID so far)
     checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3,
-                    save_last=True, backend_args=dict(backend='atomic_local')),
+                    save_last=True, save_best='FID-val/fid', rule='less',
+                    backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # EMA of the weights (MMEngine's hook): swapped in for validation, test and checkpoints
     ema=dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
@@ -34,8 +36,13 @@ default_hooks = dict(
 custom_hooks = []  # yours
 
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
-vis_backends = [dict(type='LocalVisBackend')]
+# Scalars (losses, learning rate, metrics) and sample grids go to <work_dir>/<timestamp>/
+# vis_data: as JSON and PNG files, and as TensorBoard events (tensorboard --logdir work_dirs)
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+# Weights & Biases as well (pip install wandb): --cfg-options wandb.enabled=True
+# (tools/train.py adds MMEngine's WandbVisBackend with these init_kwargs)
+wandb = dict(enabled=False, init_kwargs=dict(project='vidreg-mm'))
 log_level = 'INFO'
 load_from = None
 resume = False
