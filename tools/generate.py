@@ -23,12 +23,12 @@ warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_nod
 
 import cv2
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
 import vidreg_mm  # noqa: F401  registers the modules
-from vidreg_mm.engine import CheckpointError, refuse_mismatch, sampling_weights, write_grid
+from vidreg_mm.engine import CheckpointError, write_grid
+from vidreg_mm.inference import load_model
 
 
 def parse_args(argv=None):
@@ -76,23 +76,14 @@ def output_paths(out: str, num: int, overwrite: bool):
 
 
 def build_model(args):
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmagic'))
-    from mmagic.registry import MODELS
     try:
-        model = MODELS.build(cfg.model)
-    except ValueError as e:  # a module refused its arguments (the message names them)
-        raise SystemExit(f'error: invalid config: {e}') from None
-    try:
-        weights, which = sampling_weights(args.checkpoint, ema=args.ema)
-        if not args.allow_mismatch:
-            refuse_mismatch(model, weights, args.checkpoint, '--allow-mismatch')
+        return load_model(args.config, args.checkpoint, ema=args.ema,
+                          cfg_options=args.cfg_options, allow_mismatch=args.allow_mismatch,
+                          device=args.device)
     except CheckpointError as e:
         raise SystemExit(f'error: {e}') from None
-    model.load_state_dict(weights, strict=not args.allow_mismatch)
-    return model.to(args.device).eval(), which
+    except ValueError as e:  # a module refused its arguments (the message names them)
+        raise SystemExit(f'error: invalid config: {e}') from None
 
 
 def main(argv=None):

@@ -1,0 +1,70 @@
+"""Export a checkpoint to a diffusers pipeline folder.
+
+    python tools/export_diffusers.py configs/synthetic_hands_unet2d_temporal_cpu.py \
+        work_dirs/synthetic_hands_unet2d_temporal_cpu/iter_1500.pth work_dirs/hands_pipeline
+
+then, anywhere diffusers is installed:
+
+    from diffusers import DDIMPipeline, DDPMPipeline
+    pipe = DDIMPipeline.from_pretrained('work_dirs/hands_pipeline')
+    images = pipe(batch_size=16, num_inference_steps=50).images      # PIL, RGB
+
+The folder (``save_pretrained``: model_index.json, unet/ with safetensors weights,
+scheduler/) holds the denoiser with the EMA weights (--no-ema: the trained ones) and the
+training scheduler (betas, prediction type). Only denoisers that are diffusers models
+(``UNet2DModel``) trained with the DDPM objective export; others stop with the reason.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import warnings
+
+# diffusers 0.24 calls a torch function deprecated since torch 2.2, once per process and
+# import: the warning says nothing about the run (filtered by its message and module only)
+warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
+                        'deprecated', FutureWarning, 'diffusers')
+
+from mmengine.config import DictAction
+
+import vidreg_mm  # noqa: F401  registers the modules
+from vidreg_mm.engine import CheckpointError
+from vidreg_mm.inference import ExportError, export_diffusers, load_model
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Export a vidreg-mm checkpoint to diffusers')
+    p.add_argument('config', help='the config the checkpoint was trained with')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('out', help='pipeline folder to write (must not hold one already)')
+    p.add_argument('--ema', action=argparse.BooleanOptionalAction, default=True,
+                   help='export the EMA weights (default) or, --no-ema, the trained ones')
+    p.add_argument('--overwrite', action='store_true', help='replace a pipeline in OUT')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config keys')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
+    if osp.exists(osp.join(args.out, 'model_index.json')) and not args.overwrite:
+        raise SystemExit(f'error: {args.out} already holds a pipeline: choose another OUT, or '
+                         'pass --overwrite')
+    try:
+        model, which = load_model(args.config, args.checkpoint, ema=args.ema,
+                                  cfg_options=args.cfg_options)
+        export_diffusers(model, args.out)
+    except (CheckpointError, ExportError) as e:
+        raise SystemExit(f'error: cannot export: {e}') from None
+    with open(osp.join(args.out, 'vidreg_mm_export.json'), 'w') as f:
+        json.dump(dict(config=args.config, checkpoint=args.checkpoint, weights=which,
+                       prediction_type=model.scheduler.config.prediction_type), f, indent=2)
+    print(f'wrote {sorted(os.listdir(args.out))} to {args.out} ({which}); load it with '
+          f"diffusers.DDIMPipeline.from_pretrained({args.out!r}) or DDPMPipeline")
+    return args.out
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,69 @@
+"""Use a trained checkpoint: the model of a config with a checkpoint's weights (generation,
+export), and its export to a diffusers pipeline."""
+import os
+from typing import Optional, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from .engine import refuse_mismatch, sampling_weights
+
+
+class ExportError(ValueError):
+    """A model that diffusers' unconditional pipelines cannot hold; the message says why."""
+
+
+def load_model(config: str, checkpoint: str, ema: bool = True,
+               cfg_options: Optional[dict] = None, allow_mismatch: bool = False,
+               device: str = 'cpu') -> Tuple[torch.nn.Module, str]:
+    """The config's model with the checkpoint's weights (EMA or trained:
+    :func:`vidreg_mm.engine.sampling_weights`), in eval mode; and which weights they are.
+    A checkpoint that does not fit the model is a ``CheckpointError`` listing the keys,
+    unless ``allow_mismatch`` (what fits is loaded)."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(dict(cfg_options))
+    init_default_scope(cfg.get('default_scope', 'mmagic'))
+    from mmagic.registry import MODELS
+    model = MODELS.build(cfg.model)
+    weights, which = sampling_weights(checkpoint, ema=ema)
+    if not allow_mismatch:
+        refuse_mismatch(model, weights, checkpoint, '--allow-mismatch')
+    model.load_state_dict(weights, strict=not allow_mismatch)
+    return model.to(device).eval(), which
+
+
+def diffusers_pipeline(model):
+    """A diffusers ``DDPMPipeline`` holding the model's denoiser and its training scheduler
+    (betas, prediction type, clipping): ``DDPMPipeline`` samples with it as trained, and
+    ``DDIMPipeline.from_pretrained`` of the saved folder converts it to DDIM, as this project's
+    DDIM sampler does. Raises :class:`ExportError` for what the pipelines cannot hold."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+    if getattr(model, 'is_flow', False):
+        raise ExportError(
+            f'the model trains with flow matching ({type(model.scheduler).__name__}); '
+            'diffusers 0.24, the version MMagic 1.2 runs with, has no flow-matching scheduler '
+            'for its unconditional pipelines, so only DDPM-objective models export')
+    inner = getattr(model.unet, 'model', model.unet)  # MMagic's wrapper holds the diffusers model
+    if not isinstance(inner, UNet2DModel):
+        raise ExportError(
+            f'model.unet is {type(model.unet).__name__}, which diffusers cannot load: '
+            'DDPMPipeline and DDIMPipeline hold a diffusers UNet2DModel. Train with '
+            "model.unet=dict(type='UNet2DModel', ...) (configs/"
+            'synthetic_hands_unet2d_temporal_cpu.py) to export; MMagic\'s DenoisingUnet '
+            'checkpoints sample with tools/generate.py')
+    if not isinstance(model.scheduler, DDPMScheduler):
+        raise ExportError(f'model.diffusion_scheduler is {type(model.scheduler).__name__}; '
+                          'the pipelines are written with a DDPMScheduler')
+    scheduler = DDPMScheduler.from_config(model.scheduler.config)
+    return DDPMPipeline(unet=inner, scheduler=scheduler)
+
+
+def export_diffusers(model, out: str) -> str:
+    """Write :func:`diffusers_pipeline` of ``model`` to the folder ``out`` (safetensors
+    weights, ``model_index.json``); returns ``out``."""
+    pipe = diffusers_pipeline(model)
+    os.makedirs(out, exist_ok=True)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return out
