@@ -19,8 +19,9 @@ CONFIG ?= configs/synthetic_hands_temporal_cpu.py
 train: env
 	$(PY) tools/train.py $(CONFIG) $(ARGS)
 
-## The test suite.
+## The test suite: the lint (ruff.toml), then the tests.
 test: env
+	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
 ## Re-resolve the dependencies without the lock in a scratch environment and rewrite

@@ -1,7 +1,7 @@
 """Convergence of the temporal recipe against the baseline: FID-train, FID-val and diversity
 against iterations, over seeds; gradient variance at several points of training.
 
-    python -m benchmarks.convergence          # about 1.7 hours on 2 CPU cores
+    python -m benchmarks.convergence          # about 2 hours on 2 CPU cores
 
 The same comparison for flow matching, and for clips of three frames against pairs (the
 "baseline" of that run is the pair recipe; ``--labels`` names the two runs in the figures):
@@ -237,7 +237,7 @@ def plot(report: dict, path: str):
     ax.set_xlabel('iteration of the baseline')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')
+    fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')  # noqa: E731
     names = report.get('labels', RECIPES)
     fig.suptitle(f"iterations to the {names[0]} run's final FID-train, {names[0]} / {names[1]}: "
                  f"{fmt(report.get('speedup'))} (mean over seeds), min "
@@ -336,7 +336,7 @@ def main(argv=None):
     png = osp.splitext(args.out)[0] + '.png'
     plot(report, png)
     samples = sample_figure(report, runs_seed0, osp.splitext(args.out)[0] + '_samples.png')
-    fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')
+    fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')  # noqa: E731
     for metric, suffix in SPEEDUP_METRICS.items():
         gap = report['final_gap'][metric]
         print(f"{metric}: baseline {gap['baseline_mean']:.4f}, temporal "

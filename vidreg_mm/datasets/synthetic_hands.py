@@ -136,7 +136,9 @@ def render_frame(seq: _Sequence, frame: int, camera: int, size: int,
     fingers_xy, fingers_z = project(hand_skeleton(seq.flexion[frame], seq.abduction[frame]))
     obj_xy, obj_z = project(np.array([[0.0, 0.7, -0.45]]))
 
-    shade = lambda z, base: tuple(float(c) for c in np.clip(base * (1.0 + 0.6 * z), 0, 255))
+    def shade(z, base):
+        return tuple(float(c) for c in np.clip(base * (1.0 + 0.6 * z), 0, 255))
+
     # Painter's algorithm: palm, object and finger segments sorted far to near (z towards camera).
     items = [(float(palm_z.mean()), 'palm', None)]
     items.append((float(obj_z[0]), 'object', None))
