@@ -2,7 +2,8 @@
 
 Writes synthetic hand videos at ``--src-size`` px twice, as HanCo-layout JPEGs and as mp4
 files (one per clip), then times MMEngine dataloaders (``Runner.build_dataloader``, one
-worker) that decode pairs and resize them to ``--size`` px. Prints one line per source and
+worker) that decode pairs and resize them to ``--size`` px: the JPEGs, and the mp4 files
+with each video decoder (PyAV, the default, and decord). Prints one line per source and
 writes the figures as JSON.
 
     python -m benchmarks.loader_throughput
@@ -55,12 +56,13 @@ def write_mp4s(handco_root, out_root, cameras):
             writer.release()
 
 
-def time_loader(data_root, split, args):
+def time_loader(data_root, split, args, video_decoder='pyav'):
     from mmengine.runner import Runner
     cfg = dict(batch_size=args.batch_size, num_workers=1, persistent_workers=False,
                sampler=dict(type='InfiniteSampler', shuffle=True),
                dataset=dict(type='VideoFramePairDataset', data_root=data_root, split=split,
-                            offset_range=(-4, 4), pipeline=PIPELINE(args.size)))
+                            offset_range=(-4, 4), pipeline=PIPELINE(args.size),
+                            video_decoder=video_decoder))
     loader = iter(Runner.build_dataloader(cfg, seed=0))
     for _ in range(args.warmup):
         next(loader)
@@ -90,8 +92,10 @@ def main():
                                  clip_length=args.frames, size=args.src_size, val_fraction=0.2)
         videos = osp.join(tmp, 'videos')
         write_mp4s(handco, videos, cameras)
-        for name, root, split in (('handco_jpeg', handco, 'all'), ('mp4', videos, 'train')):
-            rate = time_loader(root, split, args)
+        for name, root, split, decoder in (('handco_jpeg', handco, 'all', None),
+                                           ('mp4_pyav', videos, 'train', 'pyav'),
+                                           ('mp4_decord', videos, 'train', 'decord')):
+            rate = time_loader(root, split, args, decoder or 'pyav')
             results['pairs_per_second'][name] = round(rate, 1)
             print(f'{name}: {rate:.1f} pairs/s ({args.src_size} px -> {args.size} px, '
                   f'1 worker, batch {args.batch_size})')

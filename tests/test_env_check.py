@@ -23,6 +23,7 @@ def test_each_check_reports_what_it_ran():
     assert 'ops run' in env_check.check_torch_pair()
     assert 'compiled ops run' in env_check.check_mmcv_ops()
     assert '8-frame mp4' in env_check.check_decord()
+    assert env_check.check_pyav().startswith('pyav ')
 
 
 def test_failing_check_prints_error_and_fix_and_counts():
@@ -55,7 +56,7 @@ def test_decord_check_fails_when_frames_do_not_match(monkeypatch):
     import decord
 
     class ShortReader:
-        def __init__(self, path):
+        def __init__(self, path, num_threads=1):
             self.path = path
 
         def __len__(self):

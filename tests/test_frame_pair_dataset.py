@@ -137,8 +137,9 @@ def test_handco_split_by_is_train_and_camera_selection(handco_root):
     assert {c['camera'] for c in clips(cam1)} == {1} and cam1.num_clips == 3
 
 
-def test_video_files_decode_pairs_with_decord(videos_root, handco_root):
-    ds = build(videos_root, LOAD_AND_PACK, split='train')
+@pytest.mark.parametrize('decoder', ['pyav', 'decord'])
+def test_video_files_decode_pairs(videos_root, handco_root, decoder):
+    ds = build(videos_root, LOAD_AND_PACK, split='train', video_decoder=decoder)
     assert ds.resolved_source == 'videos' and ds.num_clips == 3
     assert build(videos_root, split='val').num_clips == 1
     np.random.seed(0)
@@ -152,7 +153,7 @@ def test_video_files_decode_pairs_with_decord(videos_root, handco_root):
         assert np.abs(got - expected).mean() < 12  # lossy mp4v round trip
     # the reader stays open for the next pair of the same video, and the cache is bounded
     loader = ds.pipeline.transforms[0]
-    assert list(loader._readers) == [ds.get_data_info(5)['video']]
+    assert list(loader._readers) == [(ds.get_data_info(5)['video'], decoder)]
     loader.max_open_videos = 2
     for idx in range(len(ds)):
         ds[idx]

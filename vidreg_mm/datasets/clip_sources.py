@@ -34,7 +34,7 @@ from mmengine import fileio
 from .loading import open_video
 from .shots import video_cuts
 
-#: containers that decord (FFmpeg) reads
+#: containers that FFmpeg (PyAV, decord) reads
 VIDEO_EXTENSIONS = ('.3gp', '.avi', '.flv', '.m2ts', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg',
                     '.mpg', '.mts', '.ogv', '.ts', '.webm', '.wmv')
 
@@ -345,7 +345,8 @@ def _split_members(data_root, split, split_file, backend_args):
 
 def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 on_unreadable=None, shot_detection: Optional[dict] = None,
-                report: Optional[ScanReport] = None) -> List[dict]:
+                report: Optional[ScanReport] = None,
+                video_decoder: str = 'pyav') -> List[dict]:
     """Clips of a folder of video files, found at any depth under each split folder (class
     folders included): one clip per file, camera 0, named by its path relative to the split
     folder without the extension (``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01``). Two files
@@ -374,11 +375,11 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
                 names.found.add(stem if stem in names else rel)
             path = osp.join(folder, rel)
             try:
-                reader = open_video(path, backend_args)
+                reader = open_video(path, backend_args, video_decoder)
                 n = len(reader)
                 cuts = ([] if shot_detection is None else
                         video_cuts(_local(path, backend_args), reader, shot_detection))
-            except Exception as e:  # noqa: BLE001  decord raises its own error types
+            except Exception as e:  # noqa: BLE001  decoders raise their own error types
                 if on_unreadable is None:
                     raise
                 on_unreadable(path, e)
@@ -387,7 +388,7 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
             for start, end in zip(bounds, bounds[1:]):
                 clips.append(dict(clip_id=f'{stem}/cam0' + (f'@{start}' if cuts else ''),
                                   sequence=stem, camera=0, split=s, clip_length=end - start,
-                                  video=path, start=start))
+                                  video=path, start=start, video_decoder=video_decoder))
             if report is not None:
                 report.cuts += [f'{stem}: frame {c}' for c in cuts]
         if names is not None:

@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from ..registry import mmagic_scope
 from .clip_sources import (SOURCES, SPLITS, ScanReport, detect_source, scan_frame_folders,
                            scan_handco, scan_videos)
+from .loading import check_video_decoder
 from .shots import check_shot_detection
 from .synthetic_hands import ensure_synthetic_hands
 
@@ -101,7 +102,8 @@ class VideoFramePairDataset(BaseDataset):
 
     Sources, detected from ``data_root`` unless ``source`` says:
       - ``handco``: ``<image_dir>/%04d/cam%d/%08d.jpg`` with ``meta.json`` (split by is_train);
-      - ``videos``: video files (mp4, avi, mkv, webm), decoded with decord;
+      - ``videos``: video files (mp4, avi, mov, mkv, webm, ...), decoded with PyAV (or
+        decord, ``video_decoder``);
       - ``frames``: one folder of image files per clip.
     Image frames are ordered by the frame id in their names and clips are split at gaps in
     the ids (see :mod:`.clip_sources`); the gaps and the files that are not frames are
@@ -130,6 +132,8 @@ class VideoFramePairDataset(BaseDataset):
             cuts, found at index time with PySceneDetect's ContentDetector and cached
             (``dict(threshold=27.0, min_scene_len=15, width=128, cache_dir=None)``, see
             :mod:`.shots`); None: no detection. Default: None.
+        video_decoder (str): video sources only: 'pyav' (FFmpeg through PyAV) or 'decord',
+            for the index (frame counts, shot cuts) and the frames alike. Default: 'pyav'.
         generate_if_missing (dict, optional): when set and ``data_root`` does not exist,
             write the synthetic hand videos there first, with these generator options
             (see :class:`SyntheticHandsConfig`). An existing ``data_root`` is never touched.
@@ -153,6 +157,7 @@ class VideoFramePairDataset(BaseDataset):
                  backend_args: Optional[dict] = None,
                  generate_if_missing: Optional[dict] = None,
                  shot_detection: Optional[dict] = None,
+                 video_decoder: str = 'pyav',
                  test_mode: bool = False,
                  lazy_init: bool = False,
                  max_refetch: int = 100,
@@ -177,6 +182,7 @@ class VideoFramePairDataset(BaseDataset):
         self.backend_args = backend_args
         self.generate_if_missing = generate_if_missing
         self.shot_detection = check_shot_detection(shot_detection)
+        self.video_decoder = check_video_decoder(video_decoder)
         self.num_short_clips = 0
         self.num_unreadable = 0
         with mmagic_scope():  # the pipeline's transforms are MMagic's and ours
@@ -201,7 +207,8 @@ class VideoFramePairDataset(BaseDataset):
         elif source == 'videos':
             clips = scan_videos(self.data_root, self.split, self.split_file, self.backend_args,
                                 on_unreadable=self._unreadable,
-                                shot_detection=self.shot_detection, report=report)
+                                shot_detection=self.shot_detection, report=report,
+                                video_decoder=self.video_decoder)
         else:
             clips = scan_frame_folders(self.data_root, self.split, self.split_file,
                                        self.backend_args, report)

@@ -11,18 +11,115 @@ from mmengine import fileio
 from mmengine.logging import print_log
 
 
-def open_video(path: str, backend_args: Optional[dict] = None):
-    """A decord VideoReader for ``path``: local files directly, other backends via bytes."""
-    import decord
+#: video decoders: PyAV (FFmpeg's libraries, maintained) and decord 0.6.0 (no release since
+#: 2021; fails on frame widths such as 16, 24, 48 and 72 and rescales clips whose frame size
+#: changes); the dataset's ``video_decoder`` picks one
+VIDEO_DECODERS = ('pyav', 'decord')
 
-    # ffmpeg's own messages would flood the log on a damaged file; failures raise instead.
-    decord.logging.set_level(decord.logging.ERROR)
+
+def check_video_decoder(decoder) -> str:
+    if decoder not in VIDEO_DECODERS:
+        raise ValueError(f'video_decoder must be one of {VIDEO_DECODERS}, got {decoder!r}')
+    return decoder
+
+
+class DecordReader:
+    """decord's VideoReader behind the interface of :class:`PyAVReader`."""
+
+    def __init__(self, source):
+        import decord
+
+        # ffmpeg's own messages would flood the log on a damaged file; failures raise instead
+        decord.logging.set_level(decord.logging.ERROR)
+        self._reader = decord.VideoReader(source, num_threads=1)
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def get_batch(self, inds: List[int]) -> np.ndarray:
+        return self._reader.get_batch(list(inds)).asnumpy()
+
+
+class PyAVReader:
+    """Frame-accurate random access to the first video stream of a file with PyAV.
+
+    Frames are numbered in presentation order: the presentation timestamps of all frames are
+    read once from the packets (demuxing, no decoding), and :meth:`get_batch` seeks to the
+    keyframe at or before the first wanted frame and decodes forward to the last (a stream
+    whose timestamps are missing or repeat is counted and read by decoding from its start
+    instead). Every frame
+    comes at its own size; a frame whose size differs from the stream's is a
+    :class:`BrokenFrameError` that says so (decord would rescale it without a word).
+    """
+
+    def __init__(self, source):
+        import av
+        self._container = av.open(source)
+        if not self._container.streams.video:
+            raise BrokenFrameError('the file holds no video stream')
+        self._stream = self._container.streams.video[0]
+        ctx = self._stream.codec_context
+        self.size = (ctx.height, ctx.width)
+        pts = [p.pts for p in self._container.demux(self._stream) if p.size > 0]
+        if None in pts or len(set(pts)) != len(pts):
+            # timestamps that cannot number the frames (missing, or restarting as in joined
+            # streams): count by decoding, and decode from the start for each batch
+            self._container.seek(0)
+            self._pts = None
+            self._count = sum(1 for _ in self._container.decode(self._stream))
+        else:
+            self._pts = sorted(pts)
+            self._count = len(self._pts)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _frame(self, frame) -> np.ndarray:
+        img = frame.to_ndarray(format='rgb24')
+        if img.shape[:2] != self.size:
+            raise BrokenFrameError(
+                f'frame size changes within the video: a frame is {img.shape[1]}x'
+                f'{img.shape[0]}, the stream {self.size[1]}x{self.size[0]}')
+        return img
+
+    def get_batch(self, inds: List[int]) -> np.ndarray:
+        inds = [int(i) for i in inds]
+        if min(inds) < 0 or max(inds) >= self._count:
+            raise BrokenFrameError(f'frames {inds} requested, the video has {self._count}')
+        found = {}
+        if self._pts is None:
+            self._container.seek(0)
+            for k, frame in enumerate(self._container.decode(self._stream)):
+                if k in inds:
+                    found[k] = self._frame(frame)
+                if k >= max(inds):
+                    break
+        else:
+            wanted = {self._pts[i]: i for i in inds}
+            last = self._pts[max(inds)]
+            self._container.seek(self._pts[min(inds)], stream=self._stream, backward=True,
+                                 any_frame=False)
+            for frame in self._container.decode(self._stream):
+                if frame.pts in wanted:
+                    found[wanted[frame.pts]] = self._frame(frame)
+                if frame.pts is not None and frame.pts >= last:
+                    break
+        missing = sorted(set(inds) - set(found))
+        if missing:
+            raise BrokenFrameError(f'frames {missing} did not decode')
+        return np.stack([found[i] for i in inds])
+
+
+def open_video(path: str, backend_args: Optional[dict] = None, decoder: str = 'pyav'):
+    """A reader of ``path`` (``len``, ``get_batch(indices)`` -> N x H x W x 3 RGB uint8) with
+    the given decoder: local files directly, other backends via bytes."""
+    reader = {'pyav': PyAVReader, 'decord': DecordReader}[check_video_decoder(decoder)]
     backend = fileio.get_file_backend(path, backend_args=backend_args)
     if isinstance(backend, fileio.LocalBackend):
         if not osp.isfile(path):
             raise FileNotFoundError(f'video {path} does not exist')
-        return decord.VideoReader(path, num_threads=1)
-    return decord.VideoReader(io.BytesIO(backend.get(path)), num_threads=1)
+        return reader(path)
+    return reader(io.BytesIO(backend.get(path)))
 
 
 class BrokenFrameError(RuntimeError):
@@ -64,8 +161,9 @@ class LoadClipFrames(BaseTransform):
 
     Image clips (``results['frames']``) are read through MMEngine's file backends and decoded
     with Pillow, which rejects truncated files. Video clips (``results['video']``) are decoded
-    with decord, the whole pair in one ``get_batch`` call; each worker keeps a bounded cache of
-    open readers, so a video is opened once per worker.
+    with the clip's ``video_decoder`` (the dataset's option: PyAV by default, or decord), the
+    whole pair in one ``get_batch`` call; each worker keeps a bounded cache of open readers,
+    so a video is opened once per worker.
 
     A broken frame or video is skipped by default: the transform returns ``None`` (MMEngine's
     dataset then draws another sample), counts it, and warns once per file with its path.
@@ -91,25 +189,26 @@ class LoadClipFrames(BaseTransform):
         self._warned = set()
 
     # -- decoding ---------------------------------------------------------------------------
-    def _reader(self, path):
-        reader = self._readers.pop(path, None)
+    def _reader(self, path, decoder: str):
+        key = (path, decoder)
+        reader = self._readers.pop(key, None)
         if reader is None:
-            reader = open_video(path, self.backend_args)
+            reader = open_video(path, self.backend_args, decoder)
             if len(self._readers) >= self.max_open_videos:
                 self._readers.popitem(last=False)
-        self._readers[path] = reader  # most recently used last
+        self._readers[key] = reader  # most recently used last
         return reader
 
-    def _decode_video(self, path, inds: List[int]) -> List[np.ndarray]:
+    def _decode_video(self, path, inds: List[int], decoder: str = 'pyav') -> List[np.ndarray]:
         try:
-            reader = self._reader(path)
+            reader = self._reader(path, decoder)
             if max(inds) >= len(reader):
                 raise BrokenFrameError(f'frame {max(inds)} requested, video has {len(reader)}')
-            batch = reader.get_batch(list(inds)).asnumpy()
+            batch = reader.get_batch(list(inds))
         except BrokenFrameError:
             raise
-        except Exception as e:  # noqa: BLE001  decord raises DECORDError and others
-            self._readers.pop(path, None)
+        except Exception as e:  # noqa: BLE001  decoders raise their own error types
+            self._readers.pop((path, decoder), None)
             raise BrokenFrameError(f'{type(e).__name__}: {e}') from e
         if batch.ndim != 4 or batch.shape[0] != len(inds) or batch.shape[-1] != 3:
             raise BrokenFrameError(f'decoded an array of shape {batch.shape} for {len(inds)} '
@@ -137,7 +236,8 @@ class LoadClipFrames(BaseTransform):
         if 'video' in results:  # positions in a clip that starts at frame `start` of the video
             try:
                 first = int(results.get('start', 0))
-                frames = self._decode_video(results['video'], [first + i for i in inds])
+                frames = self._decode_video(results['video'], [first + i for i in inds],
+                                            results.get('video_decoder', 'pyav'))
             except BrokenFrameError as e:
                 return self._broken(results['video'], e)
         else:

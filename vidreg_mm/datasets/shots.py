@@ -3,10 +3,11 @@ of a cut are not a temporal pair.
 
 The detector is PySceneDetect's ``ContentDetector`` (the change of hue, saturation and
 lightness between consecutive frames against ``threshold``; a shot is at least
-``min_scene_len`` frames). It is fed the frames that decord decodes, so cut positions are
-indices of the frames training reads. Results are cached as JSON files keyed by the video's
-absolute path, size and modification time and the detector's options, under ``cache_dir``
-(default ``~/.cache/vidreg-mm/shots``); a dataset folder is never written to.
+``min_scene_len`` frames). It is fed the frames that the dataset's video decoder gives, so
+cut positions are indices of the frames training reads. Results are cached as JSON files
+keyed by the video's absolute path, size and modification time, the decoder and the
+detector's options, under ``cache_dir`` (default ``~/.cache/vidreg-mm/shots``); a dataset
+folder is never written to.
 """
 import hashlib
 import json
@@ -42,24 +43,24 @@ def check_shot_detection(options: Optional[dict]) -> Optional[dict]:
     return opts
 
 
-def _cache_file(path: str, opts: dict) -> str:
+def _cache_file(path: str, opts: dict, decoder: str) -> str:
     st = os.stat(path)
     key = json.dumps([osp.abspath(path), st.st_size, st.st_mtime_ns, opts['threshold'],
-                      opts['min_scene_len'], opts['width']])
+                      opts['min_scene_len'], opts['width'], decoder])
     return osp.join(opts['cache_dir'] or DEFAULT_CACHE_DIR,
                     hashlib.sha1(key.encode()).hexdigest() + '.json')
 
 
 def detect_cuts(reader, opts: dict, chunk: int = 64) -> List[int]:
-    """Indices of the frames that start a new shot (0 is never one) in a decord
-    VideoReader."""
+    """Indices of the frames that start a new shot (0 is never one) in a video reader
+    (:func:`.loading.open_video`)."""
     import cv2
     from scenedetect.detectors import ContentDetector
     detector = ContentDetector(threshold=float(opts['threshold']),
                                min_scene_len=int(opts['min_scene_len']))
     cuts, n = [], len(reader)
     for start in range(0, n, chunk):
-        batch = reader.get_batch(list(range(start, min(n, start + chunk)))).asnumpy()
+        batch = reader.get_batch(list(range(start, min(n, start + chunk))))
         for k, rgb in enumerate(batch):
             h, w = rgb.shape[:2]
             size = (opts['width'], max(1, round(h * opts['width'] / w)))
@@ -71,7 +72,7 @@ def detect_cuts(reader, opts: dict, chunk: int = 64) -> List[int]:
 
 def video_cuts(path: str, reader, opts: dict) -> List[int]:
     """:func:`detect_cuts` of a local video file, read from or written to the cache."""
-    cache = _cache_file(path, opts)
+    cache = _cache_file(path, opts, type(reader).__name__)  # decoders' frames may differ
     if osp.isfile(cache):
         with open(cache) as f:
             return json.load(f)['cuts']
