@@ -19,9 +19,10 @@ CONFIG ?= configs/synthetic_hands_temporal_cpu.py
 train: env
 	$(PY) tools/train.py $(CONFIG) $(ARGS)
 
-## The test suite: the lint (ruff.toml), then the tests.
+## The test suite: the lint (ruff.toml, [isort] in setup.cfg), then the tests.
 test: env
 	$(PY) -m ruff check .
+	$(PY) -m isort --check-only --diff .
 	$(PY) -m pytest tests
 
 ## Re-resolve the dependencies without the lock in a scratch environment and rewrite

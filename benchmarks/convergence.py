@@ -252,12 +252,12 @@ def real_frame_grid(config: str, data_root=None, num: int = 16):
     SampleGridHook lays out samples: RGB uint8."""
     import numpy as np
     import torch
+    from mmagic.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from torchvision.utils import make_grid
 
     import vidreg_mm  # noqa: F401  registers the modules
-    from mmagic.registry import DATASETS
     init_default_scope('mmagic')
     cfg = Config.fromfile(config).val_dataloader.dataset
     if data_root:

@@ -76,9 +76,9 @@ def time_loader(data_root, split, args, video_decoder='pyav'):
 
 def main():
     args = parse_args()
-    import vidreg_mm  # noqa: F401  registers the modules
     from mmengine.registry import init_default_scope
 
+    import vidreg_mm  # noqa: F401  registers the modules
     from vidreg_mm.datasets import generate_synthetic_hands
     init_default_scope('mmagic')
     cameras = 2

@@ -5,10 +5,10 @@ import cv2
 import pytest
 from mmengine.config import Config
 
-from benchmarks import ablation, convergence, index_scale, runs, step_overhead
 from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
+from benchmarks import ablation, convergence, index_scale, runs, step_overhead
 
 
 def test_speedup_is_sustained_and_interpolated_between_evaluations():

@@ -332,11 +332,11 @@ def losses_records(work_dir):
 def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
     """The AMP variant (loss scaler and autocast of MMEngine's AmpOptimWrapper) skips a NaN
     step the same way; a rank whose own loss is finite skips when another rank's is not."""
-    from mmengine.optim.optimizer import amp_optimizer_wrapper
     from mmagic.registry import OPTIM_WRAPPERS
+    from mmengine.logging import MessageHub
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
 
     from vidreg_mm.engine import optim_wrapper as ow
-    from mmengine.logging import MessageHub
     monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)  # CPU here
     MessageHub.get_instance('amp_skip_test')  # a hub of its own (the current instance)
     net = torch.nn.Linear(3, 1)
@@ -434,8 +434,8 @@ def test_all_cross_key_violations_are_reported_at_once(tmp_path):
 def test_an_odd_number_of_pairs_keeps_every_pair_whole(handco_root):
     """batch_size counts pairs in pair mode: any size, odd too, holds whole pairs (there is
     no per-frame batch that could split one)."""
-    from mmengine.runner import Runner
     from mmengine.config import Config
+    from mmengine.runner import Runner
     cfg = Config.fromfile(CONFIG)
     loader = cfg.train_dataloader
     loader.update(batch_size=3, num_workers=0, persistent_workers=False)

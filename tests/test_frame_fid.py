@@ -8,6 +8,7 @@ from mmagic.registry import METRICS, MODELS
 
 import vidreg_mm  # noqa: F401
 from vidreg_mm.datasets import VideoFramePairDataset
+
 from .conftest import ROOT, load_tool
 
 EXTRACTOR = dict(type='RandomConvFeatures', seed=0, input_size=32)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vidreg_mm.datasets import VideoFramePairDataset, check_offset_range
+
 from .conftest import TINY, clip_frames, sample_indices, write_video
 
 LOAD_AND_PACK = [dict(type='LoadClipFrames'), dict(type='PackFrames')]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vidreg_mm.engine import gradient_variance, preserved_rng_state
+
 from .conftest import ROOT, load_tool
 from .test_train_runner import logged, train
 

@@ -9,6 +9,7 @@ from mmagic.registry import METRICS, MODELS
 from vidreg_mm.evaluation import kernel_inception_distance, roughness
 from vidreg_mm.evaluation.feature_extractors import (INCEPTION_SHA1, PackagedInceptionV3,
                                                      packaged_inception_path)
+
 from .test_frame_fid import EXTRACTOR, fid_between, frames_bgr
 
 

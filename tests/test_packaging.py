@@ -17,7 +17,6 @@ from vidreg_mm import cli
 from .conftest import ROOT
 
 
-
 def read_requirements(name):
     """As setup.py reads them (importing setup.py would run setup())."""
     with open(osp.join(ROOT, 'requirements', name + '.txt')) as f:
@@ -95,9 +94,8 @@ def test_entry_points_find_the_shipped_configs_from_anywhere(tmp_path, monkeypat
         capsys.readouterr().out
 
 
-def test_the_code_passes_the_lint():
-    ruff = shutil.which('ruff', path=osp.dirname(sys.executable)) or shutil.which('ruff')
-    if ruff is None:
-        pytest.skip('ruff is not installed (requirements/tests.txt)')
-    proc = subprocess.run([ruff, 'check', '.'], cwd=ROOT, capture_output=True, text=True)
+@pytest.mark.parametrize('lint', [['ruff', 'check', '.'], ['isort', '--check-only', '.']])
+def test_the_code_passes_the_lint(lint):
+    proc = subprocess.run([sys.executable, '-m', *lint], cwd=ROOT, capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

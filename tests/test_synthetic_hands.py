@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vidreg_mm.datasets import ensure_synthetic_hands, generate_synthetic_hands
+
 from .conftest import TINY, load_tool
 
 

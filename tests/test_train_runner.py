@@ -81,8 +81,8 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
     assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt_path) == []
 
     # the checkpoint loads into a freshly built model, whose samples then match the EMA model
-    from mmengine.runner import load_checkpoint
     from mmagic.registry import MODELS
+    from mmengine.runner import load_checkpoint
     fresh = MODELS.build(runner.cfg.model)
     load_checkpoint(fresh, ckpt_path, map_location='cpu', strict=True)
     ema = [h for h in runner.hooks if type(h).__name__ == 'EMAHook'][0].ema_model.module
@@ -98,8 +98,9 @@ def test_twenty_iterations_train_log_and_checkpoint(config, batch, pairs, handco
     import cv2
     assert np.array_equal(cv2.imread(logged_grid), cv2.imread(grid))
     # and to TensorBoard: the losses, the metrics and the grid
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     import glob
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = glob.glob(osp.join(runner.log_dir, 'vis_data', '**', 'events.out.tfevents.*'),
                        recursive=True)
     assert len(events) == 1, events

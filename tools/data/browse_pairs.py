@@ -34,9 +34,10 @@ def parse_args(argv=None):
 
 def build_dataset(args):
     if args.config:
-        import vidreg_mm  # noqa: F401  registers the modules
         from mmagic.registry import DATASETS
         from mmengine.registry import init_default_scope
+
+        import vidreg_mm  # noqa: F401  registers the modules
         cfg = Config.fromfile(args.config)
         cfg.merge_from_dict(args.cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmagic'))

@@ -1,8 +1,7 @@
 from .clip_sources import detect_source, scan_frame_folders, scan_handco, scan_videos
 from .frame_pair_dataset import VideoFramePairDataset, check_offset_range
 from .loading import BrokenFrameError, LoadClipFrames, UnsupportedFrameError, open_video
-from .synthetic_hands import (SyntheticHandsConfig, ensure_synthetic_hands,
-                              generate_synthetic_hands)
+from .synthetic_hands import SyntheticHandsConfig, ensure_synthetic_hands, generate_synthetic_hands
 from .transforms import (PackFrames, PairedCenterCropLongEdge, PairedColorJitter,
                          PairedRandomResizedCrop)
 

@@ -10,7 +10,6 @@ from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from mmengine.logging import print_log
 
-
 #: video decoders: PyAV (FFmpeg's libraries, maintained) and decord 0.6.0 (no release since
 #: 2021; fails on frame widths such as 16, 24, 48 and 72 and rescales clips whose frame size
 #: changes); the dataset's ``video_decoder`` picks one
