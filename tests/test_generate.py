@@ -62,9 +62,10 @@ def test_writes_pngs_grid_and_settings_deterministic_whatever_the_batch(tmp_path
     settings = json.load(open(tmp_path / 'a' / 'generate.json'))
     assert settings['sampler'] == 'ddim' and settings['steps'] == 3
     assert settings['weights'] == 'the EMA weights'
-    # the same images in one batch; another seed gives others
+    # the same images in one batch (to a grey level: kernels for other batch sizes may round
+    # differently); another seed gives others
     again = run(config, ckpt, tmp_path / 'b', '--num', '5', '--batch-size', '64')
-    assert torch.equal(again, imgs)
+    assert (again.int() - imgs.int()).abs().max() <= 1
     other = run(config, ckpt, tmp_path / 'c', '--num', '5', '--seed', '1')
     assert not torch.equal(other, imgs)
     assert (imgs.float().std(dim=(1, 2, 3)) > 1).all()  # not blank

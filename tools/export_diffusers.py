@@ -25,38 +25,28 @@ import warnings
 warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
                         'deprecated', FutureWarning, 'diffusers')
 
-from mmengine.config import DictAction
-
 import vidreg_mm  # noqa: F401  registers the modules
-from vidreg_mm.engine import CheckpointError
-from vidreg_mm.inference import ExportError, export_diffusers, load_model
+from vidreg_mm.inference import (ExportError, add_checkpoint_arguments, export_diffusers,
+                                 model_of_args)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Export a vidreg-mm checkpoint to diffusers')
-    p.add_argument('config', help='the config the checkpoint was trained with')
-    p.add_argument('checkpoint', help='checkpoint file')
+    add_checkpoint_arguments(p)
     p.add_argument('out', help='pipeline folder to write (must not hold one already)')
-    p.add_argument('--ema', action=argparse.BooleanOptionalAction, default=True,
-                   help='export the EMA weights (default) or, --no-ema, the trained ones')
     p.add_argument('--overwrite', action='store_true', help='replace a pipeline in OUT')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config keys')
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
     if osp.exists(osp.join(args.out, 'model_index.json')) and not args.overwrite:
         raise SystemExit(f'error: {args.out} already holds a pipeline: choose another OUT, or '
                          'pass --overwrite')
+    model, which = model_of_args(args)
     try:
-        model, which = load_model(args.config, args.checkpoint, ema=args.ema,
-                                  cfg_options=args.cfg_options)
         export_diffusers(model, args.out)
-    except (CheckpointError, ExportError) as e:
+    except ExportError as e:
         raise SystemExit(f'error: cannot export: {e}') from None
     with open(osp.join(args.out, 'vidreg_mm_export.json'), 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint, weights=which,

@@ -23,18 +23,16 @@ warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_nod
 
 import cv2
 import torch
-from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
 import vidreg_mm  # noqa: F401  registers the modules
-from vidreg_mm.engine import CheckpointError, write_grid
-from vidreg_mm.inference import load_model
+from vidreg_mm.engine import write_grid
+from vidreg_mm.inference import add_checkpoint_arguments, model_of_args
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Generate images from a vidreg-mm checkpoint')
-    p.add_argument('config', help='the config the checkpoint was trained with')
-    p.add_argument('checkpoint', help='checkpoint file')
+    add_checkpoint_arguments(p)
     p.add_argument('--num', type=int, default=16, help='number of images (default 16)')
     p.add_argument('--out', required=True, help='folder for the PNGs, the grid and the JSON')
     p.add_argument('--sampler', help="'ddim' or 'ddpm' ('euler' or 'heun' for flow matching); "
@@ -42,17 +40,10 @@ def parse_args(argv=None):
     p.add_argument('--steps', type=int, help="sampling steps (default: model.num_sample_steps)")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--batch-size', type=int, default=64, help='samples per forward pass')
-    p.add_argument('--ema', action=argparse.BooleanOptionalAction, default=True,
-                   help='sample with the EMA weights (default) or, --no-ema, the trained ones')
     p.add_argument('--nrow', type=int, help='images per row of the grid (default: square)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--overwrite', action='store_true',
                    help='replace images that --out already holds (refused by default)')
-    p.add_argument('--allow-mismatch', action='store_true',
-                   help="sample from a checkpoint whose weights do not match the config's "
-                   'model (what fits is loaded); refused by default')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override config keys, e.g. model.sampler=ddpm')
     return p.parse_args(argv)
 
 
@@ -61,8 +52,6 @@ def check_args(args) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1, got {value}")
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
 
 
 def output_paths(out: str, num: int, overwrite: bool):
@@ -75,22 +64,11 @@ def output_paths(out: str, num: int, overwrite: bool):
     return names
 
 
-def build_model(args):
-    try:
-        return load_model(args.config, args.checkpoint, ema=args.ema,
-                          cfg_options=args.cfg_options, allow_mismatch=args.allow_mismatch,
-                          device=args.device)
-    except CheckpointError as e:
-        raise SystemExit(f'error: {e}') from None
-    except ValueError as e:  # a module refused its arguments (the message names them)
-        raise SystemExit(f'error: invalid config: {e}') from None
-
-
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
     paths = output_paths(args.out, args.num, args.overwrite)
-    model, which = build_model(args)
+    model, which = model_of_args(args, args.device)
     sampler = args.sampler or model.sampler
     if sampler not in model.samplers:
         raise SystemExit(f'error: --sampler {sampler!r}: this model samples with one of '

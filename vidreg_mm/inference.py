@@ -14,6 +14,41 @@ class ExportError(ValueError):
     """A model that diffusers' unconditional pipelines cannot hold; the message says why."""
 
 
+def add_checkpoint_arguments(parser):
+    """The command line of the tools that use a trained checkpoint (tools/generate.py,
+    tools/export_diffusers.py): CONFIG, CHECKPOINT, --ema/--no-ema, --allow-mismatch,
+    --cfg-options."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser.add_argument('config', help='the config the checkpoint was trained with')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--ema', action=argparse.BooleanOptionalAction, default=True,
+                        help='the EMA weights (default) or, --no-ema, the trained ones')
+    parser.add_argument('--allow-mismatch', action='store_true',
+                        help="load a checkpoint whose weights do not match the config's "
+                        'model (what fits is loaded); refused by default')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. model.sampler=ddpm')
+    return parser
+
+
+def model_of_args(args, device: str = 'cpu') -> Tuple[torch.nn.Module, str]:
+    """:func:`load_model` for :func:`add_checkpoint_arguments`' arguments; errors end the
+    command with their message (SystemExit)."""
+    from .engine import CheckpointError
+    if not os.path.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
+    try:
+        return load_model(args.config, args.checkpoint, ema=args.ema,
+                          cfg_options=args.cfg_options, allow_mismatch=args.allow_mismatch,
+                          device=device)
+    except CheckpointError as e:
+        raise SystemExit(f'error: {e}') from None
+    except ValueError as e:  # a module refused its arguments (the message names them)
+        raise SystemExit(f'error: invalid config: {e}') from None
+
+
 def load_model(config: str, checkpoint: str, ema: bool = True,
                cfg_options: Optional[dict] = None, allow_mismatch: bool = False,
                device: str = 'cpu') -> Tuple[torch.nn.Module, str]:
