@@ -5,9 +5,9 @@
 
 Writes <out>/00000.png ... (one per sample, RGB), <out>/grid.png and <out>/generate.json
 (the settings, to reproduce them). Sample i depends on --seed and i only: the same images
-whatever --batch-size (up to a grey level of kernel rounding). The sampler and its step count default to the config's model
-(``model.sampler``, ``model.num_sample_steps``); the EMA weights are used when the run kept
-them (--no-ema: the trained weights).
+whatever --batch-size (up to a grey level of kernel rounding). The sampler and its step
+count default to the config's model (``model.sampler``, ``model.num_sample_steps``); the EMA
+weights are used when the run kept them (--no-ema: the trained weights).
 """
 import argparse
 import json
