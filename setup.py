@@ -63,6 +63,7 @@ setup(
         'vidreg-train=vidreg_mm.cli:train', 'vidreg-test=vidreg_mm.cli:test',
         'vidreg-generate=vidreg_mm.cli:generate',
         'vidreg-export-diffusers=vidreg_mm.cli:export_diffusers',
+        'vidreg-train-autoencoder=vidreg_mm.cli:train_autoencoder',
         'vidreg-configs=vidreg_mm.cli:configs'
     ]},
     # the tested interpreter (tools/bootstrap.sh builds the environment with it)

@@ -73,7 +73,8 @@ def test_the_wheel_ships_configs_tools_and_entry_points(wheel):
     assert not any(n.startswith(('tests/', 'benchmarks/', 'configs/')) for n in names)
     entry = next(n for n in names if n.endswith('entry_points.txt'))
     text = wheel.read(entry).decode()
-    for script in ('vidreg-train', 'vidreg-test', 'vidreg-generate', 'vidreg-export-diffusers'):
+    for script in ('vidreg-train', 'vidreg-test', 'vidreg-generate', 'vidreg-export-diffusers',
+                   'vidreg-train-autoencoder'):
         assert f'{script} = vidreg_mm.cli:' in text
     license_files = [n for n in names if n.endswith('LICENSE')]
     assert license_files, names

@@ -11,8 +11,15 @@ then, anywhere diffusers is installed:
 
 The folder (``save_pretrained``: model_index.json, unet/ with safetensors weights,
 scheduler/) holds the denoiser with the EMA weights (--no-ema: the trained ones) and the
-training scheduler (betas, prediction type). Only denoisers that are diffusers models
-(``UNet2DModel``) trained with the DDPM objective export; others stop with the reason.
+training scheduler (betas, prediction type). A latent model (``model.autoencoder``)
+exports as diffusers' ``LDMPipeline`` with its autoencoder (vqvae/) and a DDIM scheduler:
+
+    from diffusers import LDMPipeline
+    pipe = LDMPipeline.from_pretrained('work_dirs/hands_latent_pipeline')
+    images = pipe(batch_size=16, num_inference_steps=50).images
+
+Only denoisers that are diffusers models (``UNet2DModel``) trained with the DDPM objective
+export; others stop with the reason.
 """
 import argparse
 import json
@@ -51,8 +58,10 @@ def main(argv=None):
     with open(osp.join(args.out, 'vidreg_mm_export.json'), 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint, weights=which,
                        prediction_type=model.scheduler.config.prediction_type), f, indent=2)
+    loader = ('LDMPipeline' if getattr(model, 'latent', None) is not None else
+              'DDIMPipeline (or DDPMPipeline)')
     print(f'wrote {sorted(os.listdir(args.out))} to {args.out} ({which}); load it with '
-          f"diffusers.DDIMPipeline.from_pretrained({args.out!r}) or DDPMPipeline")
+          f'diffusers.{loader}.from_pretrained({args.out!r})')
     return args.out
 
 

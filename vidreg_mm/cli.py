@@ -4,6 +4,7 @@
     vidreg-test CONFIG CHECKPOINT
     vidreg-generate CONFIG CHECKPOINT --num 64 --out DIR
     vidreg-export-diffusers CONFIG CHECKPOINT OUT
+    vidreg-train-autoencoder configs/synthetic_hands_latent_temporal_cpu.py
     vidreg-configs                                            # the configs that ship
 
 The tools and configs ship inside the package under ``vidreg_mm/.mim/`` (MMagic's pattern;
@@ -78,6 +79,10 @@ def generate():
 
 def export_diffusers():
     run_tool('export_diffusers.py')
+
+
+def train_autoencoder():
+    run_tool('train_autoencoder.py')
 
 
 def configs():

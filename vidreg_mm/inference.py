@@ -73,8 +73,13 @@ def diffusers_pipeline(model):
     """A diffusers ``DDPMPipeline`` holding the model's denoiser and its training scheduler
     (betas, prediction type, clipping): ``DDPMPipeline`` samples with it as trained, and
     ``DDIMPipeline.from_pretrained`` of the saved folder converts it to DDIM, as this project's
-    DDIM sampler does. Raises :class:`ExportError` for what the pipelines cannot hold."""
-    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+    DDIM sampler does. A latent model (``model.autoencoder``) gives diffusers' unconditional
+    latent pipeline, ``LDMPipeline``, with the autoencoder (under its name ``vqvae``: the
+    pipeline only calls ``decode`` and reads ``config.scaling_factor``, which AutoencoderKL
+    has) and a ``DDIMScheduler`` of the training schedule (the pipeline steps without a
+    generator, so DDIM, deterministic, is the sampler it reproduces). Raises
+    :class:`ExportError` for what the pipelines cannot hold."""
+    from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, LDMPipeline, UNet2DModel
     if getattr(model, 'is_flow', False):
         raise ExportError(
             f'the model trains with flow matching ({type(model.scheduler).__name__}); '
@@ -91,6 +96,9 @@ def diffusers_pipeline(model):
     if not isinstance(model.scheduler, DDPMScheduler):
         raise ExportError(f'model.diffusion_scheduler is {type(model.scheduler).__name__}; '
                           'the pipelines are written with a DDPMScheduler')
+    if getattr(model, 'latent', None) is not None:
+        return LDMPipeline(vqvae=model.latent.vae, unet=inner,
+                           scheduler=DDIMScheduler.from_config(model.scheduler.config))
     scheduler = DDPMScheduler.from_config(model.scheduler.config)
     return DDPMPipeline(unet=inner, scheduler=scheduler)
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..registry import mmagic_scope
 from .flow_matching import FLOW_SOLVERS, FlowMatchingScheduler
+from .latent import LatentSpace
 from .losses.temporal_reg_loss import DDPM_PREDICTION_TYPES
 
 #: samplers of a DDPM-type model: diffusers schedulers built from the training schedule
@@ -66,6 +67,13 @@ class TemporalDiffusionModel(BaseModel):
     ``test_step`` generate one sample per input sample and return MMagic ``DataSample`` s with
     ``fake_img`` (float, 0..255, BGR as MMagic's metrics read it).
 
+    Latent space: with ``autoencoder=dict(type='AutoencoderKL', ...)`` the model trains and
+    samples in the latent space of that frozen autoencoder (:class:`LatentSpace`): each
+    step encodes the B x T frames in one pass without gradients, the loss and the
+    regulariser act on the latents (with the clip's shared noise), and samples are decoded
+    to pixels before anything else sees them. The denoiser's size and channels are the
+    latents'. See docs/latent.md.
+
     Args:
         unet (dict): the denoiser config.
         diffusion_scheduler (dict): the training schedule and ``prediction_type``
@@ -78,7 +86,13 @@ class TemporalDiffusionModel(BaseModel):
             matching). Default: 'ddim'.
         num_sample_steps (int): sampling steps for val/test. Default: 50.
         sample_seed (int): base seed of val/test samples (each sample seeded by its index).
-        image_size (int, optional): sample size; read from the denoiser when not given.
+        image_size (int, optional): sample size; read from the denoiser when not given
+            (in latent space: the latents' size).
+        autoencoder (dict, optional): a diffusers ``AutoencoderKL`` through MMagic's
+            registry, ``from_pretrained`` a local folder or built from its config keys
+            (see :func:`~vidreg_mm.models.latent.build_autoencoder`). None: pixel space.
+        latent_cache_dir (str, optional): with ``autoencoder``, cache the posterior of each
+            training frame there (:class:`~vidreg_mm.models.latent.LatentCache`).
     """
 
     def __init__(self,
@@ -93,6 +107,8 @@ class TemporalDiffusionModel(BaseModel):
                  num_sample_steps: int = 50,
                  sample_seed: int = 0,
                  image_size: Optional[int] = None,
+                 autoencoder: Optional[dict] = None,
+                 latent_cache_dir: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
         with mmagic_scope():  # BaseModel builds the preprocessor from the default scope
             super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -121,6 +137,34 @@ class TemporalDiffusionModel(BaseModel):
         self.image_size = image_size or self._denoiser_size()
         self._num_generated = 0  # samples generated for metrics that give no sample index
         self.in_channels = int(self._denoiser_setting('in_channels') or 3)
+        if latent_cache_dir and autoencoder is None:
+            raise ValueError('model.latent_cache_dir is set but model.autoencoder is not: '
+                             'there are no latents to cache')
+        self.latent = LatentSpace(autoencoder, latent_cache_dir) if autoencoder else None
+        self.pixel_size = self.image_size
+        if self.latent is not None:
+            self._check_latent_shape(diffusion_scheduler)
+            self.pixel_size = self.image_size * self.latent.factor
+        elif self.in_channels != 3:
+            raise ValueError(f'the denoiser takes {self.in_channels} channels; in pixel space '
+                             'it takes 3 (RGB). Latent denoisers need model.autoencoder')
+
+    def _check_latent_shape(self, scheduler_cfg: dict) -> None:
+        if self.in_channels != self.latent.channels:
+            raise ValueError(
+                f'the autoencoder gives {self.latent.channels}-channel latents but the '
+                f'denoiser takes {self.in_channels} channels: set model.unet.in_channels '
+                f'(and its output channels) to {self.latent.channels}')
+        if self._denoiser_setting('out_channels') not in (None, self.in_channels):
+            raise ValueError(
+                f'the denoiser outputs {self._denoiser_setting("out_channels")} channels for '
+                f'{self.in_channels}-channel latents: set model.unet.out_channels to '
+                f'{self.in_channels}')
+        if not self.is_flow and self.scheduler.config.get('clip_sample', False):
+            raise ValueError(
+                'model.diffusion_scheduler.clip_sample must be False in latent space: '
+                'latents are not bounded to [-1, 1], and clipping the predicted x0 there '
+                'distorts every sample')
 
     # -- the network --------------------------------------------------------------------------
     def _denoiser_setting(self, *names):
@@ -166,11 +210,16 @@ class TemporalDiffusionModel(BaseModel):
         """``inputs``: B x T x C x H x W clips in [-1, 1] (or MMagic's generative-metric
         request ``dict(num_batches=N)`` in 'predict' mode)."""
         if mode == 'loss':
-            if tuple(inputs.shape[-2:]) != (self.image_size, self.image_size):
+            if tuple(inputs.shape[-2:]) != (self.pixel_size, self.pixel_size):
+                latent = (f' (latents of {self.image_size} x {self.image_size}, the '
+                          f'autoencoder downsamples {self.latent.factor}x)' if self.latent
+                          else '')
                 raise ValueError(
                     f'the data gives {tuple(inputs.shape[-2:])} frames but the model samples '
-                    f'{self.image_size} x {self.image_size} images: make the data pipeline\'s '
-                    'size and model.unet.image_size (or model.image_size) agree')
+                    f'{self.pixel_size} x {self.pixel_size} images{latent}: make the data '
+                    "pipeline's size and model.unet.image_size (or model.image_size) agree")
+            if self.latent is not None:
+                inputs = self.latent.encode(inputs)
             iteration = MessageHub.get_current_instance().get_info('iter', 0)
             return self.loss(self.denoise, inputs, self.scheduler, iteration)
         if mode == 'predict':
@@ -195,7 +244,8 @@ class TemporalDiffusionModel(BaseModel):
     @torch.no_grad()
     def sample(self, noise: Tensor, num_steps: int, sampler: Optional[str] = None,
                generator: Optional[List[torch.Generator]] = None) -> Tensor:
-        """Run the reverse process from ``noise`` (N x C x H x W); returns frames in [-1, 1].
+        """Run the reverse process from ``noise`` (N x C x H x W; latents in latent space);
+        returns frames in [-1, 1] (decoded in latent space).
 
         ``generator``: one per sample for the stochastic steps (DDPM), so that a sample does
         not depend on the batch it is drawn in. Flow matching's ODE solvers add no noise.
@@ -206,13 +256,15 @@ class TemporalDiffusionModel(BaseModel):
         if self.is_flow:
             x = scheduler.sample(lambda x, t: self.denoise(x, t).float(), noise, num_steps,
                                  sampler)
-            return x.clamp(-1, 1)
-        scheduler.set_timesteps(num_steps)
-        x = noise
-        for t in scheduler.timesteps:
-            t_batch = torch.full((x.shape[0], ), int(t), device=x.device, dtype=torch.long)
-            pred = self.denoise(x, t_batch).float()
-            x = scheduler.step(pred, t, x, generator=generator).prev_sample
+        else:
+            scheduler.set_timesteps(num_steps)
+            x = noise
+            for t in scheduler.timesteps:
+                t_batch = torch.full((x.shape[0], ), int(t), device=x.device, dtype=torch.long)
+                pred = self.denoise(x, t_batch).float()
+                x = scheduler.step(pred, t, x, generator=generator).prev_sample
+        if self.latent is not None:
+            x = self.latent.decode(x).float()
         return x.clamp(-1, 1)
 
     def _sample_seeded(self, seeds: Sequence[int], num_steps: int, sampler: str) -> Tensor:
