@@ -18,14 +18,11 @@ printed is the step-time ratio, uncached / cached.
 """
 import argparse
 import copy
-import json
 import os
-import os.path as osp
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 
 import torch
 from mmengine.config import Config, DictAction
@@ -35,7 +32,7 @@ from mmengine.registry import init_default_scope
 
 import vidreg_mm  # noqa: F401  registers the modules
 
-from .runs import ROOT, machine
+from .runs import ROOT, machine, timed_rounds, write_report
 
 #: Stable Diffusion's KL autoencoder (f = 8, 4 latent channels), randomly initialised
 SD_AUTOENCODER = dict(
@@ -88,23 +85,10 @@ def main(argv=None):
                                        dtype=torch.uint8) for _ in range(batch_size)])
     clips = model.data_preprocessor(batch, True)['inputs']
 
-    def timed(name):
-        start = time.perf_counter()
-        if name == 'encoder':
-            model.latent.encode(clips)
-        else:
-            models[name].train_step(batch, optims[name])
-        return time.perf_counter() - start
-
-    names = ['uncached', 'cached', 'encoder']
-    times = {name: [] for name in names}
-    for _ in range(args.warmup):
-        for name in names:
-            timed(name)
-    for _ in range(args.rounds):
-        for name in names:
-            times[name].append(timed(name))
-        names.reverse()
+    steps = dict(uncached=lambda: models['uncached'].train_step(batch, optims['uncached']),
+                 cached=lambda: models['cached'].train_step(batch, optims['cached']),
+                 encoder=lambda: model.latent.encode(clips))
+    times = timed_rounds(steps, args.warmup, args.rounds)
     med = {name: statistics.median(t) for name, t in times.items()}
     cache_stats = dict(hits=models['cached'].latent.cache.hits,
                        misses=models['cached'].latent.cache.misses)
@@ -119,9 +103,7 @@ def main(argv=None):
         rest_of_step_seconds=med['uncached'] - med['encoder'],
         speedup_cached=med['uncached'] / med['cached'], cache=cache_stats,
         machine=machine(), seconds={n: [round(x, 5) for x in t] for n, t in times.items()})
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=2)
+    write_report(args.out, report)
     for name in times:
         print(f'{name}: median {med[name] * 1000:.1f} ms')
     print(f'encoder share of the uncached step: {report["encoder_share_of_uncached_step"]:.3f}')

@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -125,6 +125,30 @@ def evaluate_missing(config: str, work_dir: str, options: List[str], iters: int,
         print(f'  {work_dir}: iteration {k} evaluated from its checkpoint (its evaluation '
               'was lost when the run was interrupted)', flush=True)
     return steps
+
+
+def timed_rounds(steps: Dict[str, Callable[[], object]], warmup: int,
+                 rounds: int) -> Dict[str, List[float]]:
+    """Seconds of each of ``steps`` over ``rounds`` rounds after ``warmup`` untimed ones, the
+    steps alternated in one process and their order flipped every round, so that drift of
+    the machine's speed hits all alike."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    order, times = list(steps), {name: [] for name in steps}
+    for _ in range(rounds):
+        for name in order:
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - start)
+        order.reverse()
+    return times
+
+
+def write_report(path: str, report: dict) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(report, f, indent=2)
 
 
 def machine() -> dict:

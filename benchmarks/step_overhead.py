@@ -13,12 +13,9 @@ step times, temporal / baseline.
 """
 import argparse
 import copy
-import json
 import os
-import os.path as osp
 import statistics
 import sys
-import time
 
 import torch
 from mmengine.config import Config
@@ -29,7 +26,7 @@ from mmengine.runner import Runner
 
 import vidreg_mm  # noqa: F401  registers the modules
 
-from .runs import ROOT, machine
+from .runs import ROOT, machine, timed_rounds, write_report
 
 
 def parse_args(argv=None):
@@ -69,22 +66,13 @@ def main(argv=None):
     frames = {name: r[3] for name, r in runs.items()}
     if frames['temporal'] != frames['baseline']:
         raise SystemExit(f'error: frames per step differ: {frames}')
-    times = {name: [] for name in runs}
 
     def step(name):
         model, optim, batch, _ = runs[name]
-        start = time.perf_counter()
-        model.train_step(batch, optim)
-        return time.perf_counter() - start
+        return lambda: model.train_step(batch, optim)
 
-    for _ in range(args.warmup):
-        for name in runs:
-            step(name)
-    order = ['temporal', 'baseline']
-    for _ in range(args.rounds):
-        for name in order:
-            times[name].append(step(name))
-        order.reverse()
+    times = timed_rounds({name: step(name) for name in ('temporal', 'baseline')},
+                         args.warmup, args.rounds)
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med['temporal'] / med['baseline']
     report = dict(
@@ -94,9 +82,7 @@ def main(argv=None):
         median_seconds=med, mean_seconds={n: statistics.fmean(t) for n, t in times.items()},
         ratio_temporal_over_baseline=ratio, machine=machine(),
         seconds={n: [round(x, 5) for x in t] for n, t in times.items()})
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=2)
+    write_report(args.out, report)
     for name in runs:
         print(f'{name}: median {med[name] * 1000:.1f} ms per step ({frames[name]} frames)')
     print(f'wrote {args.out}')

@@ -14,13 +14,13 @@ deterministic for a seed.
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Tuple
 
 import cv2
 import numpy as np
+
+from ..fileio import make_folder_once
 
 META_KEYS = ('is_train', 'subject_id', 'is_valid', 'object_id', 'has_fit')
 
@@ -224,19 +224,6 @@ def ensure_synthetic_hands(data_root: str, **options) -> str:
     the first rename wins, the others discard their copy. An existing ``data_root`` is never
     touched, so pointing a config at real data cannot overwrite it.
     """
-    if osp.exists(data_root):
-        return data_root
-    parent = osp.dirname(osp.abspath(data_root))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.synthetic-hands-', dir=parent)
-    try:
-        generate_synthetic_hands(tmp, **options)
-        try:
-            os.rename(tmp, data_root)
-        except OSError:
-            if not osp.isfile(osp.join(data_root, 'meta.json')):
-                raise
-    finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+    make_folder_once(data_root, lambda tmp: generate_synthetic_hands(tmp, **options),
+                     'meta.json')
     return data_root

@@ -5,10 +5,7 @@ KL term, as latent diffusion's first stage without its perceptual and adversaria
 ``model.autoencoder.train_if_missing``."""
 import json
 import math
-import os
 import os.path as osp
-import shutil
-import tempfile
 import time
 from typing import Optional
 
@@ -16,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..fileio import make_folder_once
 from ..registry import mmagic_scope
 
 #: what the fit writes next to the weights
@@ -163,21 +161,10 @@ def ensure_autoencoder(path: str, **fit) -> str:
     """Fit the autoencoder into ``path`` (:func:`fit_autoencoder` with ``fit``) unless the
     folder exists. It is written to a temporary sibling folder renamed into place, so a
     crashed or concurrent fit (several ranks) never leaves a half-written autoencoder."""
-    if osp.exists(path):
-        return path
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.autoencoder-', dir=parent)
-    try:
+    def fit_into(tmp):
         report = fit_autoencoder(tmp, **fit)
         print(f'autoencoder fitted into {path}: reconstruction PSNR {report["psnr_val"]} dB '
               f'(val frames), {report["seconds"]} s', flush=True)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not osp.isfile(osp.join(path, 'config.json')):
-                raise
-    finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    make_folder_once(path, fit_into, 'config.json')
     return path
