@@ -99,7 +99,10 @@ def test_samples_are_decoded_pixels():
      '4-channel latents but the denoiser takes 3 channels: set model.unet.in_channels'),
     (dict(diffusion_scheduler=dict(NO_CLIP, clip_sample=True)),
      'model.diffusion_scheduler.clip_sample must be False in latent space'),
-    (dict(autoencoder=dict(TINY_AE, type='AutoencoderKL', from_pretrained='/nonexistent/vae')),
+    (dict(data_preprocessor=dict(type='FramePairDataPreprocessor', mean=0.0, std=255.0)),
+     r'model.data_preprocessor has mean, std = \(0.0, 255.0\); the autoencoder encodes frames '
+     r'in \[-1, 1\]'),
+    (dict(autoencoder=dict(type='AutoencoderKL', from_pretrained='/nonexistent/vae')),
      r"model.autoencoder.from_pretrained='/nonexistent/vae' is not a folder.*nothing is "
      'downloaded'),
 ])
@@ -107,8 +110,6 @@ def test_invalid_latent_configs_are_refused_naming_the_key(change, message):
     cfg = dict(type='TemporalDiffusionModel', unet=LATENT_UNET, autoencoder=TINY_AE,
                diffusion_scheduler=NO_CLIP)
     cfg.update(change)
-    if 'from_pretrained' in cfg['autoencoder']:
-        cfg['autoencoder'] = dict(type='AutoencoderKL', from_pretrained='/nonexistent/vae')
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         MODELS.build(cfg)
 

@@ -11,9 +11,6 @@ from torch import Tensor, nn
 
 from ..registry import mmagic_scope
 
-#: keys of ``model.autoencoder`` that are ours; the rest is MMagic's ``AutoencoderKL`` config
-OWN_KEYS = ('train_if_missing', )
-
 
 def build_autoencoder(cfg: dict) -> nn.Module:
     """diffusers' ``AutoencoderKL`` through MMagic's registry (``type='AutoencoderKL'``), from
@@ -133,15 +130,19 @@ class LatentSpace(nn.Module):
         self.vae.requires_grad_(False)
         self.vae.eval()
         self.weights_from_folder = autoencoder.get('from_pretrained') is not None
-        self.fingerprint = weights_fingerprint(self.vae)
         config = self.vae.config
         self.scaling_factor = float(config.scaling_factor)
         self.channels = int(config.latent_channels)
         self.factor = 2**(len(config.block_out_channels) - 1)
         self.register_buffer('fingerprint_bytes', torch.tensor(
-            list(bytes.fromhex(self.fingerprint)), dtype=torch.uint8))
+            list(bytes.fromhex(weights_fingerprint(self.vae))), dtype=torch.uint8))
         self._register_state_dict_hook(_drop_loaded_weights)
         self.cache_dir, self._cache = cache_dir, None
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-1 of the autoencoder's weights (the buffer checkpoints hold)."""
+        return bytes(self.fingerprint_bytes.cpu().tolist()).hex()
 
     @property
     def cache(self) -> Optional[LatentCache]:
@@ -160,11 +161,12 @@ class LatentSpace(nn.Module):
                               unexpected_keys, error_msgs):
         saved = state_dict.get(prefix + 'fingerprint_bytes')
         if saved is not None and self.weights_from_folder:
-            if bytes(saved.cpu().tolist()).hex() != self.fingerprint:
+            saved = bytes(saved.cpu().tolist()).hex()
+            if saved != self.fingerprint:
                 raise RuntimeError(
                     f'the checkpoint was trained with other autoencoder weights (fingerprint '
-                    f'{bytes(saved.cpu().tolist()).hex()[:12]}) than model.autoencoder.'
-                    f'from_pretrained gives ({self.fingerprint[:12]}): load it with the '
+                    f'{saved[:12]}) than model.autoencoder.from_pretrained gives '
+                    f'({self.fingerprint[:12]}): load it with the '
                     'autoencoder it was trained with')
             for key, value in self.vae.state_dict().items():  # the folder's weights stay
                 state_dict.setdefault(f'{prefix}vae.{key}', value)

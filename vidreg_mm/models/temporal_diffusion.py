@@ -143,13 +143,19 @@ class TemporalDiffusionModel(BaseModel):
         self.latent = LatentSpace(autoencoder, latent_cache_dir) if autoencoder else None
         self.pixel_size = self.image_size
         if self.latent is not None:
-            self._check_latent_shape(diffusion_scheduler)
+            self._check_latent()
             self.pixel_size = self.image_size * self.latent.factor
         elif self.in_channels != 3:
             raise ValueError(f'the denoiser takes {self.in_channels} channels; in pixel space '
                              'it takes 3 (RGB). Latent denoisers need model.autoencoder')
 
-    def _check_latent_shape(self, scheduler_cfg: dict) -> None:
+    def _check_latent(self) -> None:
+        scale = (getattr(self.data_preprocessor, 'mean', None),
+                 getattr(self.data_preprocessor, 'std', None))
+        if scale != (127.5, 127.5):
+            raise ValueError(
+                f'model.data_preprocessor has mean, std = {scale}; the autoencoder encodes '
+                'frames in [-1, 1] as it was trained on (mean = std = 127.5)')
         if self.in_channels != self.latent.channels:
             raise ValueError(
                 f'the autoencoder gives {self.latent.channels}-channel latents but the '
