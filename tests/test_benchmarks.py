@@ -98,7 +98,33 @@ def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_
     weights = {opts[0] for k, opts in changed.items() if k.startswith('weight=')}
     assert weights == {f'model.loss.weight={w}' for w in ('none', 'snr', 'min_snr')
                        if w != loss.weight}
-    assert all(len(opts) == 1 for opts in changed.values())
+    assert all(len(opts) == 1 for k, opts in changed.items() if 'control' not in k)
+    assert changed['independent noise, lambda=0 (control)'] == [
+        'model.loss.share_noise=False', 'model.loss.lambda_reg=0.0']
+    assert changed['lambda=0 (pairs, no pair term)'] == ['model.loss.lambda_reg=0.0']
+    assert len({ablation.slug(k) for k in table}) == len(table)  # one work dir each
+
+
+def _row(name, fid_val, roughness, fid_train=100.0):
+    final = {'FID-train/fid': fid_train, 'FID-val/fid': fid_val, 'KID-train/kid': 0.1,
+             'KID-val/kid': 0.1, 'Diversity-train/recall': 0.2,
+             'Roughness/roughness': roughness}
+    return dict(name=name, cfg_options=[f'opt.{name}'], final=final)
+
+
+def test_ablation_chooses_the_lowest_fid_val_among_clean_variants_only():
+    rows = [_row(ablation.BASELINE_NAME, 200.0, 5.0), _row('recipe (x)', 210.0, 5.2),
+            _row('noisy', 150.0, 5.6), _row('clean', 190.0, 5.4)]
+    choice = ablation.choose(rows)
+    assert choice['chosen'] == 'clean'  # 'noisy' has the lowest FID-val but 5.6 > 1.1 x 5.0
+    assert choice['roughness_limit'] == pytest.approx(5.5)
+    assert choice['minus_baseline']['FID-val'] == pytest.approx(-10.0)
+    assert choice['minus_recipe']['FID-val'] == pytest.approx(-20.0)
+    assert choice['beats_baseline_fid_val'] and choice['cfg_options'] == ['opt.clean']
+    rows[-1]['final']['Roughness/roughness'] = 9.0
+    rows[1]['final']['Roughness/roughness'] = 9.0
+    assert ablation.choose(rows)['chosen'] is None
+    assert '| clean |' in ablation.table(rows)
 
 
 @pytest.mark.parametrize('module', [convergence, ablation, step_overhead, index_scale])
