@@ -1,0 +1,116 @@
+"""Write clips of a camera panning and zooming over real photographs (the `frames` layout).
+
+Example: python tools/data/make_photo_pans.py data/photo_pans
+
+A second dataset for choosing the regulariser's defaults on other data than the synthetic
+hands (benchmarks/ablation.py --data-root data/photo_pans): natural-image statistics and
+smooth camera motion, nothing downloaded. The photographs are the colour sample images that
+ship inside scikit-image's wheel (a dependency of MMagic's stack); they are read from the
+package folder, never through scikit-image's download path. Each clip is a window that moves
+in a straight line between two random positions on one photo and changes its size by up to
+10%, cropped with sub-pixel precision and resized to ``--size`` px. Split: per photo, the last
+``--val-clips`` clips go to val/ (other windows and paths on the same photographs), the rest to
+train/. Deterministic for a given ``--seed``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+#: colour photographs bundled with scikit-image (file names in skimage/data)
+PHOTOS = ('astronaut.png', 'coffee.png', 'chelsea.png', 'rocket.jpg', 'motorcycle_left.png',
+          'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png')
+
+
+def photo_dir() -> str:
+    import skimage.data
+    return osp.dirname(skimage.data.__file__)
+
+
+def load_photo(name: str) -> Image.Image:
+    path = osp.join(photo_dir(), name)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path}: the photograph is not in the installed scikit-image; this tool reads '
+            f'only the bundled files ({", ".join(PHOTOS)}) and downloads nothing')
+    return Image.open(path).convert('RGB')
+
+
+def window_path(rng: np.random.Generator, width: int, height: int, length: int,
+                size_range=(0.3, 0.6), travel_range=(0.25, 1.0)) -> np.ndarray:
+    """(length, 4) crop boxes (x0, y0, x1, y1): a square window whose centre moves in a
+    straight line by ``travel_range`` x its side and whose side changes by up to 10%,
+    inside the photo at every frame."""
+    short = min(width, height)
+    side0 = rng.uniform(*size_range) * short
+    side1 = float(np.clip(side0 * rng.uniform(0.9, 1.1), 8, short))
+    angle = rng.uniform(0, 2 * np.pi)
+    travel = rng.uniform(*travel_range) * side0
+    # a start from which the whole path stays inside: sample, then clamp both ends
+    c0 = np.array([rng.uniform(side0 / 2, width - side0 / 2),
+                   rng.uniform(side0 / 2, height - side0 / 2)])
+    c1 = c0 + travel * np.array([np.cos(angle), np.sin(angle)])
+    c1 = np.clip(c1, [side1 / 2, side1 / 2], [width - side1 / 2, height - side1 / 2])
+    s = np.linspace(0.0, 1.0, length)[:, None]
+    centres = (1 - s) * c0 + s * c1
+    sides = ((1 - s) * side0 + s * side1)[:, 0]
+    half = sides[:, None] / 2
+    return np.concatenate([centres - half, centres + half], axis=1)
+
+
+def write_clips(out_dir: str, clips_per_photo: int = 8, val_clips: int = 2,
+                clip_length: int = 32, size: int = 64, seed: int = 0,
+                photos=PHOTOS) -> dict:
+    """Write the dataset; returns the number of clips and frames per split."""
+    if not 0 <= val_clips < clips_per_photo:
+        raise ValueError(f'val_clips={val_clips} must be in [0, clips_per_photo='
+                         f'{clips_per_photo})')
+    rng = np.random.default_rng(seed)
+    counts = {'train': [0, 0], 'val': [0, 0]}
+    for name in photos:
+        photo = load_photo(name)
+        stem = osp.splitext(name)[0]
+        for k in range(clips_per_photo):
+            split = 'val' if k >= clips_per_photo - val_clips else 'train'
+            clip = osp.join(out_dir, split, f'{stem}_{k:02d}')
+            os.makedirs(clip)
+            for i, box in enumerate(window_path(rng, *photo.size, clip_length)):
+                frame = photo.resize((size, size), Image.Resampling.LANCZOS,
+                                     box=tuple(float(v) for v in box))
+                frame.save(osp.join(clip, f'{i:04d}.png'))
+            counts[split][0] += 1
+            counts[split][1] += clip_length
+    return {split: dict(clips=c, frames=f) for split, (c, f) in counts.items()}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('out_dir', help='output folder (must not exist yet)')
+    p.add_argument('--clips-per-photo', type=int, default=8)
+    p.add_argument('--val-clips', type=int, default=2, help='clips per photo in val/')
+    p.add_argument('--clip-length', type=int, default=32)
+    p.add_argument('--size', type=int, default=64, help='frame size in pixels')
+    p.add_argument('--seed', type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if osp.exists(args.out_dir):
+        sys.exit(f'error: {args.out_dir} already exists; choose a new folder')
+    t0 = time.time()
+    counts = write_clips(args.out_dir, args.clips_per_photo, args.val_clips, args.clip_length,
+                         args.size, args.seed)
+    print(f"wrote {counts['train']['clips']} train clips ({counts['train']['frames']} frames) "
+          f"and {counts['val']['clips']} val clips ({counts['val']['frames']} frames) of "
+          f'{len(PHOTOS)} photographs, {args.size} px, to {args.out_dir} in '
+          f'{time.time() - t0:.1f} s')
+    return counts
+
+
+if __name__ == '__main__':
+    main()
