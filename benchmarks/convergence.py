@@ -38,7 +38,10 @@ value over the last third of the budget (the criterion for "long enough").
 
 Gradient variance: at the seed-0 runs' checkpoints (and the shared initialisation), the
 variance of mini-batch gradients of the temporal objective over that of the baseline at the
-same parameters and equal frames per batch (tools/analysis/gradient_variance.py).
+same parameters and equal frames per batch (tools/analysis/gradient_variance.py), and the
+same for the variance relative to the squared norm of the mean gradient
+(``noise_to_signal_*``: unchanged when an objective scales the loss, as a pair term on
+independent noise does).
 """
 import argparse
 import json
@@ -49,6 +52,7 @@ import subprocess
 import sys
 
 from vidreg_mm.convergence import speedup, speedups_along
+from vidreg_mm.engine import noise_to_signal
 
 from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, ROOT, budget_options, curves,
                    evaluate_missing, feature_extractor, machine, train)
@@ -175,13 +179,20 @@ def grad_variance(args, configs, runs_seed0) -> list:
                 subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
             with open(out) as f:
                 res = json.load(f)
+            rel = {name: noise_to_signal(r['grad_variance'], r['grad_sq_norm'],
+                                         res['num_batches'])
+                   for name, r in res['results'].items()}
             points.append(dict(
                 iteration=it, parameters_of=recipe,
                 temporal=res['results']['temporal']['grad_variance'],
                 baseline=res['results']['baseline']['grad_variance'],
-                ratio_temporal_over_baseline=res['variance_ratio_temporal_over_baseline']))
+                ratio_temporal_over_baseline=res['variance_ratio_temporal_over_baseline'],
+                noise_to_signal_temporal=rel['temporal'], noise_to_signal_baseline=rel['baseline'],
+                noise_to_signal_ratio=(rel['temporal'] / rel['baseline']
+                                       if None not in rel.values() else None)))
             print(f"  gradient variance at {it} ({recipe} parameters): ratio "
-                  f"{points[-1]['ratio_temporal_over_baseline']:.3f}", flush=True)
+                  f"{points[-1]['ratio_temporal_over_baseline']:.3f}, relative to the squared "
+                  f"mean gradient {points[-1]['noise_to_signal_ratio']}", flush=True)
     return points
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidreg_mm.engine import gradient_variance, preserved_rng_state
+from vidreg_mm.engine import gradient_variance, noise_to_signal, preserved_rng_state
 
 from .conftest import ROOT, load_tool
 from .test_train_runner import logged, train
@@ -83,3 +83,29 @@ def test_tool_compares_temporal_and_baseline_at_equal_frames(handco_root, tmp_pa
         report['results']['temporal']['grad_variance'] /
         report['results']['baseline']['grad_variance'])
     assert all(r['grad_variance'] > 0 for r in saved['results'].values())
+
+
+def test_noise_to_signal_is_the_closed_form_and_ignores_the_scale_of_the_loss():
+    """Linear regression as above: variance 4 ((d + 1) ||delta||^2 + s^2 d) / B over the
+    squared expected gradient ||2 delta||^2; a loss scaled by 3 has 9x the variance and the
+    same ratio."""
+    d, b, k, s = 3, 4, 4000, 0.5
+    g = torch.Generator().manual_seed(0)
+    w_star = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    w = torch.tensor([0.3, -1.0, 1.5], dtype=torch.float64, requires_grad=True)
+    batches = []
+    for _ in range(k):
+        x = torch.randn(b, d, generator=g, dtype=torch.float64)
+        batches.append((x, x @ w_star + s * torch.randn(b, generator=g, dtype=torch.float64)))
+    delta = (w - w_star).detach()
+    expected = float(4 * ((d + 1) * delta.pow(2).sum() + s**2 * d) / b
+                     / (2 * delta).pow(2).sum())
+    one = gradient_variance(lambda xy: ((xy[0] @ w - xy[1])**2).mean(), batches, [w])
+    three = gradient_variance(lambda xy: 3 * ((xy[0] @ w - xy[1])**2).mean(), batches, [w])
+    assert one['noise_to_signal'] == pytest.approx(expected, rel=0.08)
+    assert three['grad_variance'] == pytest.approx(9 * one['grad_variance'], rel=1e-9)
+    assert three['noise_to_signal'] == pytest.approx(one['noise_to_signal'], rel=1e-9)
+    # the squared mean of K gradients overestimates the signal by variance / K; the ratio
+    # corrects for it, and is None where nothing is left
+    assert noise_to_signal(2.0, 1.5, 4) == pytest.approx(2.0 / 1.0)
+    assert noise_to_signal(2.0, 0.4, 4) is None

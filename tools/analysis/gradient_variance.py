@@ -77,7 +77,8 @@ def main(argv=None):
                   variance_ratio_temporal_over_baseline=ratio)
     for name, res in results.items():
         print(f"{name}: gradient variance {res['grad_variance']:.6g} "
-              f"(squared norm of the mean gradient {res['grad_sq_norm']:.6g})")
+              f"(squared norm of the mean gradient {res['grad_sq_norm']:.6g}; "
+              f"variance / squared norm of the expected gradient {res['noise_to_signal']})")
     print(f'variance ratio temporal / baseline: {ratio:.4f}')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
