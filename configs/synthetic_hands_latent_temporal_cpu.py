@@ -31,4 +31,6 @@ model = dict(
                          pipeline=frame_pipeline, pair_mode=False,
                          generate_if_missing=_base_.synthetic),
             iters=600, batch_size=32, lr=2e-3)),
-    latent_cache_dir='data/latent_cache/synthetic_hands')
+    latent_cache_dir='data/latent_cache/synthetic_hands',
+    # shared noise: the default when this was measured (docs/results.md)
+    loss=dict(share_noise=True))

@@ -90,8 +90,9 @@ def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_
     table = ablation.variants()
     loss = Config.fromfile(f'{ROOT}/configs/synthetic_hands_temporal_cpu.py').model.loss
     reference = [k for k in table if k.startswith('recipe (')]
+    noise, flip = (('shared', 'independent') if loss.share_noise else ('independent', 'shared'))
     assert reference == [f'recipe (output space, w={loss.weight}, lambda={loss.lambda_reg:g}, '
-                         'd in [-4,4], shared noise)']
+                         f'd in [-4,4], {noise} noise)']
     assert table[reference[0]] == (ablation.TEMPORAL, [])
     changed = {k: opts for k, (config, opts) in table.items() if opts}
     assert f'weight={loss.weight}' not in changed  # the recipe's own value is no variant
@@ -99,8 +100,9 @@ def test_ablation_labels_the_recipe_with_its_current_options_and_changes_one_at_
     assert weights == {f'model.loss.weight={w}' for w in ('none', 'snr', 'min_snr')
                        if w != loss.weight}
     assert all(len(opts) == 1 for k, opts in changed.items() if 'control' not in k)
-    assert changed['independent noise, lambda=0 (control)'] == [
-        'model.loss.share_noise=False', 'model.loss.lambda_reg=0.0']
+    assert changed[f'{flip} noise'] == [f'model.loss.share_noise={not loss.share_noise}']
+    assert changed[f'{flip} noise, lambda=0 (control)'] == [
+        f'model.loss.share_noise={not loss.share_noise}', 'model.loss.lambda_reg=0.0']
     assert changed['lambda=0 (pairs, no pair term)'] == ['model.loss.lambda_reg=0.0']
     assert len({ablation.slug(k) for k in table}) == len(table)  # one work dir each
 

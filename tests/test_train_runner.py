@@ -164,11 +164,11 @@ def test_test_tool_reports_fid_on_both_splits_with_the_extractor(handco_root, tm
 
 
 def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path):
-    """20 steps of the CPU recipe as it was then (w(t) = SNR) on its own data (seed 0) against
-    the losses recorded with the frame-major batches, the model-owned schedule and the
-    loss-side prediction type (tests/data/). What differs is float rounding: diffusers'
-    DDPMScheduler computes the cumulative schedule in float32 (it was float64), and the
-    reductions run in another order; docs/training.md says so."""
+    """20 steps of the CPU recipe as it was then (w(t) = SNR, lambda = 1, shared noise) on its
+    own data (seed 0) against the losses recorded with the frame-major batches, the
+    model-owned schedule and the loss-side prediction type (tests/data/). What differs is
+    float rounding: diffusers' DDPMScheduler computes the cumulative schedule in float32 (it
+    was float64), and the reductions run in another order; docs/training.md says so."""
     reference = json.load(open(osp.join(ROOT, 'tests', 'data',
                                         'cpu_recipe_losses_before_clip_axis.json')))['losses']
     data_root = str(tmp_path / 'synthetic_hands')  # generated as the recipe does
@@ -177,7 +177,7 @@ def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path)
         str(tmp_path / 'run'), '--cfg-options', 'train_cfg.max_iters=20',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
         'randomness.deterministic=True', 'model.loss.weight=snr',  # the recipe then:
-        'model.loss.lambda_reg=1.0',  # w(t) = SNR, lambda = 1
+        'model.loss.lambda_reg=1.0', 'model.loss.share_noise=True',  # SNR, lambda 1, shared
         *[o for o in small_eval(data_root) if not any(
             o.startswith(f'{s}_dataloader.{k}') for s in ('train', 'val', 'test')
             for k in ('num_workers', 'persistent_workers'))]])
