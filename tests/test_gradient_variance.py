@@ -12,14 +12,8 @@ from .conftest import ROOT, load_tool
 from .test_train_runner import logged, train
 
 
-def test_matches_the_analytic_variance_of_linear_regression():
-    """y = x.w* + e, x ~ N(0, I_d), e ~ N(0, s^2), squared loss averaged over B samples.
-
-    At parameters w (delta = w - w*), the per-sample gradient is h = 2 (x.delta - e) x with
-    E||h - Eh||^2 = 4 ((d + 1) ||delta||^2 + s^2 d), so a mini-batch gradient has variance
-    4 ((d + 1) ||delta||^2 + s^2 d) / B.
-    """
-    d, b, k, s = 3, 4, 4000, 0.5
+def linear_regression(d=3, b=4, k=4000, s=0.5):
+    """(d, b, s), w*, parameters w, and k mini-batches (x, y) of b samples of y = x.w* + e."""
     g = torch.Generator().manual_seed(0)
     w_star = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     w = torch.tensor([0.3, -1.0, 1.5], dtype=torch.float64, requires_grad=True)
@@ -27,6 +21,16 @@ def test_matches_the_analytic_variance_of_linear_regression():
     for _ in range(k):
         x = torch.randn(b, d, generator=g, dtype=torch.float64)
         batches.append((x, x @ w_star + s * torch.randn(b, generator=g, dtype=torch.float64)))
+    return (d, b, s), w_star, w, batches
+
+def test_matches_the_analytic_variance_of_linear_regression():
+    """y = x.w* + e, x ~ N(0, I_d), e ~ N(0, s^2), squared loss averaged over B samples.
+
+    At parameters w (delta = w - w*), the per-sample gradient is h = 2 (x.delta - e) x with
+    E||h - Eh||^2 = 4 ((d + 1) ||delta||^2 + s^2 d), so a mini-batch gradient has variance
+    4 ((d + 1) ||delta||^2 + s^2 d) / B.
+    """
+    (d, b, s), w_star, w, batches = linear_regression()
     stats = gradient_variance(lambda xy: ((xy[0] @ w - xy[1])**2).mean(), batches, [w])
     delta = (w - w_star).detach()
     expected = 4 * ((d + 1) * delta.pow(2).sum() + s**2 * d) / b
@@ -89,14 +93,7 @@ def test_noise_to_signal_is_the_closed_form_and_ignores_the_scale_of_the_loss():
     """Linear regression as above: variance 4 ((d + 1) ||delta||^2 + s^2 d) / B over the
     squared expected gradient ||2 delta||^2; a loss scaled by 3 has 9x the variance and the
     same ratio."""
-    d, b, k, s = 3, 4, 4000, 0.5
-    g = torch.Generator().manual_seed(0)
-    w_star = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
-    w = torch.tensor([0.3, -1.0, 1.5], dtype=torch.float64, requires_grad=True)
-    batches = []
-    for _ in range(k):
-        x = torch.randn(b, d, generator=g, dtype=torch.float64)
-        batches.append((x, x @ w_star + s * torch.randn(b, generator=g, dtype=torch.float64)))
+    (d, b, s), w_star, w, batches = linear_regression()
     delta = (w - w_star).detach()
     expected = float(4 * ((d + 1) * delta.pow(2).sum() + s**2 * d) / b
                      / (2 * delta).pow(2).sum())

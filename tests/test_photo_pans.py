@@ -52,6 +52,24 @@ def test_writes_a_frames_dataset_whose_pairs_are_nearby_views(tmp_path):
     assert 0 < neighbours < 0.5 * strangers  # the camera moves, a little per frame
 
 
+def test_cli_writes_in_place_or_not_at_all(tmp_path, monkeypatch):
+    out = tmp_path / 'pans'
+    counts = tool.main([str(out), '--clips-per-photo', '2', '--val-clips', '1',
+                        '--clip-length', '2', '--size', '8'])
+    n = len(tool.PHOTOS)
+    assert counts == dict(train=dict(clips=n, frames=2 * n), val=dict(clips=n, frames=2 * n))
+    assert sorted(os.listdir(tmp_path)) == ['pans']
+
+    def broken(folder, *args):
+        os.makedirs(osp.join(folder, 'train', 'half'))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tool, 'write_clips', broken)
+    with pytest.raises(KeyboardInterrupt):
+        tool.main([str(tmp_path / 'again')])
+    assert sorted(os.listdir(tmp_path)) == ['pans']  # no half-written dataset left
+
+
 def test_cli_refuses_an_existing_folder_and_a_bad_split(tmp_path):
     with pytest.raises(ValueError, match='val_clips=3'):
         tool.write_clips(str(tmp_path / 'x'), clips_per_photo=3, val_clips=3)

@@ -15,6 +15,7 @@ train/. Deterministic for a given ``--seed``.
 import argparse
 import os
 import os.path as osp
+import shutil
 import sys
 import time
 
@@ -100,15 +101,22 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if osp.exists(args.out_dir):
-        sys.exit(f'error: {args.out_dir} already exists; choose a new folder')
-    t0 = time.time()
-    counts = write_clips(args.out_dir, args.clips_per_photo, args.val_clips, args.clip_length,
-                         args.size, args.seed)
+    out_dir = args.out_dir.rstrip('/')
+    if osp.exists(out_dir):
+        sys.exit(f'error: {out_dir} already exists; choose a new folder')
+    start = time.time()
+    # written next to its place and renamed into it: an interrupted run leaves no half dataset
+    partial = f'{out_dir}.partial-{os.getpid()}'
+    try:
+        counts = write_clips(partial, args.clips_per_photo, args.val_clips, args.clip_length,
+                             args.size, args.seed)
+        os.rename(partial, out_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     print(f"wrote {counts['train']['clips']} train clips ({counts['train']['frames']} frames) "
           f"and {counts['val']['clips']} val clips ({counts['val']['frames']} frames) of "
-          f'{len(PHOTOS)} photographs, {args.size} px, to {args.out_dir} in '
-          f'{time.time() - t0:.1f} s')
+          f'{len(PHOTOS)} photographs, {args.size} px, to {out_dir} in '
+          f'{time.time() - start:.1f} s')
     return counts
 
 
