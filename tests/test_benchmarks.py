@@ -8,7 +8,7 @@ from mmengine.config import Config
 from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
-from benchmarks import ablation, convergence, index_scale, runs, step_overhead
+from benchmarks import ablation, convergence, index_scale, pose_diversity, runs, step_overhead
 
 
 def test_speedup_is_sustained_and_interpolated_between_evaluations():
@@ -129,7 +129,8 @@ def test_ablation_chooses_the_lowest_fid_val_among_clean_variants_only():
     assert '| clean |' in ablation.table(rows)
 
 
-@pytest.mark.parametrize('module', [convergence, ablation, step_overhead, index_scale])
+@pytest.mark.parametrize('module', [convergence, ablation, step_overhead, index_scale,
+                                    pose_diversity])
 def test_benchmarks_document_their_command(module):
     name = module.__name__.split('.')[-1]
     assert f'python -m benchmarks.{name}' in module.__doc__

@@ -1,7 +1,9 @@
 from .clip_sources import detect_source, scan_frame_folders, scan_handco, scan_videos
 from .frame_pair_dataset import VideoFramePairDataset, check_offset_range
 from .loading import BrokenFrameError, LoadClipFrames, UnsupportedFrameError, open_video
-from .synthetic_hands import SyntheticHandsConfig, ensure_synthetic_hands, generate_synthetic_hands
+from .synthetic_hands import (CURL_NAMES, POSE_NAMES, SyntheticHandsConfig, ensure_synthetic_hands,
+                              finger_curls, generate_synthetic_hands, sample_synthetic_hand_frames,
+                              synthetic_hands_poses)
 from .transforms import (PackFrames, PairedCenterCropLongEdge, PairedColorJitter,
                          PairedRandomResizedCrop)
 
@@ -10,5 +12,7 @@ __all__ = [
     'UnsupportedFrameError', 'open_video', 'PackFrames', 'PairedCenterCropLongEdge',
     'PairedColorJitter', 'PairedRandomResizedCrop',
     'SyntheticHandsConfig', 'generate_synthetic_hands', 'ensure_synthetic_hands',
+    'synthetic_hands_poses', 'sample_synthetic_hand_frames', 'POSE_NAMES',
+    'CURL_NAMES', 'finger_curls',
     'detect_source', 'scan_handco', 'scan_videos', 'scan_frame_folders'
 ]

@@ -172,9 +172,7 @@ def render_frame(seq: _Sequence, frame: int, camera: int, size: int,
     return img
 
 
-def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
-                             **overrides) -> Tuple[str, dict]:
-    """Write a synthetic HanCo-layout dataset to ``out_dir``; return (out_dir, meta)."""
+def _resolve_config(cfg: SyntheticHandsConfig = None, **overrides) -> SyntheticHandsConfig:
     cfg = cfg or SyntheticHandsConfig()
     for key, value in overrides.items():
         if not hasattr(cfg, key):
@@ -183,18 +181,88 @@ def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
     if cfg.num_sequences < 2 or cfg.clip_length < 2 or cfg.num_cameras < 1 or cfg.size < 8:
         raise ValueError(f'synthetic hands need >= 2 sequences, >= 2 frames, >= 1 camera '
                          f'and size >= 8, got {cfg}')
-    num_val = min(max(1, int(round(cfg.num_sequences * cfg.val_fraction))),
-                  cfg.num_sequences - 1)
     if not 0 < cfg.val_fraction < 1:
         raise ValueError(f'val_fraction={cfg.val_fraction} leaves no train or no val sequence '
                          f'of {cfg.num_sequences}')
+    return cfg
+
+
+def _draw_sequences(cfg: SyntheticHandsConfig) -> Tuple[list, set]:
+    """Every sequence of a dataset and the ids of the val sequences, as generation draws them."""
+    num_val = min(max(1, int(round(cfg.num_sequences * cfg.val_fraction))),
+                  cfg.num_sequences - 1)
     root_rng = np.random.default_rng(cfg.seed)
     seq_seeds = root_rng.integers(0, 2**31, cfg.num_sequences)
     val_ids = set(root_rng.choice(cfg.num_sequences, num_val, replace=False).tolist())
+    return [_Sequence(np.random.default_rng(s), cfg) for s in seq_seeds], val_ids
+
+
+#: names of the articulation angles of :func:`synthetic_hands_poses`, in their order
+POSE_NAMES = tuple([f'flexion_f{f}_j{j}' for f in range(5) for j in range(3)] +
+                   [f'abduction_f{f}' for f in range(5)])
+
+
+#: the fingers in the order of the generator's angles
+FINGERS = ('thumb', 'index', 'middle', 'ring', 'little')
+#: names of :func:`finger_curls`
+CURL_NAMES = tuple(f'curl_{f}' for f in FINGERS)
+
+
+def finger_curls(poses):
+    """How far each finger is bent: the sum of its three flexion angles (radians), ... x 5
+    from poses ... x 20 (:data:`POSE_NAMES`); numpy arrays or torch tensors."""
+    return poses[..., :15].reshape(*poses.shape[:-1], 5, 3).sum(-1)
+
+
+def synthetic_hands_poses(cfg: SyntheticHandsConfig = None, **overrides) -> np.ndarray:
+    """The finger articulation of every frame of a synthetic dataset, without rendering it:
+    an array num_sequences x clip_length x 20 (radians; :data:`POSE_NAMES`: flexion of 5
+    fingers x 3 joints, then the abduction of each finger), the same for every camera. Takes
+    the options of :func:`generate_synthetic_hands`; the values are those of the frames it
+    writes with them."""
+    cfg = _resolve_config(cfg, **overrides)
+    seqs, _ = _draw_sequences(cfg)
+    return np.stack([np.concatenate([s.flexion.reshape(cfg.clip_length, 15), s.abduction], 1)
+                     for s in seqs])
+
+
+def sample_synthetic_hand_frames(num_hands: int, frames_per_sequence: int, seed: int,
+                                 cfg: SyntheticHandsConfig = None,
+                                 **overrides) -> Tuple[np.ndarray, np.ndarray]:
+    """Labelled frames drawn without writing a dataset (to train a pose regressor on many
+    more hands than a dataset holds): ``num_hands`` sequences of the generator (options as
+    :func:`generate_synthetic_hands`, whose ``num_sequences`` and ``seed`` are not used here;
+    ``seed`` draws the hands), ``frames_per_sequence`` frames of
+    each at random times, each seen by a random camera, through the same JPEG encoding as
+    written files. Returns BGR uint8 frames N x size x size x 3 and their poses N x 20
+    (:data:`POSE_NAMES`)."""
+    cfg = _resolve_config(cfg, **overrides)
+    if not 1 <= frames_per_sequence <= cfg.clip_length:
+        raise ValueError(f'frames_per_sequence={frames_per_sequence} must be in [1, '
+                         f'clip_length={cfg.clip_length}]')
+    rng = np.random.default_rng(seed)
+    params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
+    frames, poses = [], []
+    for _ in range(num_hands):
+        seq = _Sequence(np.random.default_rng(rng.integers(0, 2**31)), cfg)
+        for t in rng.choice(cfg.clip_length, frames_per_sequence, replace=False):
+            img = render_frame(seq, t, int(rng.integers(cfg.num_cameras)), cfg.size,
+                               cfg.supersample)
+            ok, buf = cv2.imencode('.jpg', img, params)
+            frames.append(cv2.imdecode(buf, cv2.IMREAD_COLOR))
+            poses.append(np.concatenate([seq.flexion[t].reshape(15), seq.abduction[t]]))
+    return np.stack(frames), np.stack(poses)
+
+
+def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
+                             **overrides) -> Tuple[str, dict]:
+    """Write a synthetic HanCo-layout dataset to ``out_dir``; return (out_dir, meta). The
+    joint angles of its frames are :func:`synthetic_hands_poses` of the same options."""
+    cfg = _resolve_config(cfg, **overrides)
+    seqs, val_ids = _draw_sequences(cfg)
     meta = {key: [] for key in META_KEYS}
     params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
-    for s in range(cfg.num_sequences):
-        seq = _Sequence(np.random.default_rng(seq_seeds[s]), cfg)
+    for s, seq in enumerate(seqs):
         for c in range(cfg.num_cameras):
             cam_dir = osp.join(out_dir, 'rgb', f'{s:04d}', f'cam{c}')
             os.makedirs(cam_dir, exist_ok=True)
