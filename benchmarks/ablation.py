@@ -18,8 +18,10 @@ lowest FID-val at the last evaluation (held-out sequences: the distribution a us
 about); ``choice`` in the JSON names it, with its gaps to the baseline and to the recipe as
 configured. Writes benchmarks/results/ablation.json and prints a Markdown table
 (docs/results.md). One seed per variant: read differences against the seed-to-seed spread
-that benchmarks/convergence.py reports. Resumable: each variant has its own work dir (named
-after the variant), a complete one is not repeated.
+that benchmarks/convergence.py reports. ``--add-variant NAME OPTION...`` adds a variant of
+the temporal recipe by its --cfg-options (e.g. the dataset's ``shot_detection=None`` on video
+data). Resumable: each variant has its own work dir (named after the variant), a complete
+one is not repeated.
 """
 import argparse
 import os
@@ -116,6 +118,10 @@ def parse_args(argv=None):
     p.add_argument('--sample-steps', type=int, default=25, help='DDIM steps per sample')
     p.add_argument('--data-root', help='a dataset folder instead of the synthetic hands')
     p.add_argument('--only', nargs='+', help='variant names to run (default: all)')
+    p.add_argument('--add-variant', nargs='+', action='append', default=[],
+                   metavar='NAME [CFG_OPTION ...]',
+                   help='a further variant of the temporal recipe: its name, then the '
+                        '--cfg-options that make it (repeatable; run even with --only)')
     p.add_argument('--work-dir', default='work_dirs/benchmarks/ablation')
     p.add_argument('--out', default='benchmarks/results/ablation.json')
     return p.parse_args(argv)
@@ -125,6 +131,10 @@ def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
     chosen = {k: v for k, v in variants().items() if not args.only or k in args.only}
+    for name, *options in args.add_variant:
+        if name in chosen:
+            raise SystemExit(f'error: --add-variant {name!r}: a variant of that name exists')
+        chosen[name] = (TEMPORAL, options)
     common = budget_options(args.seed, args.iters, args.eval_interval, args.fake_nums,
                             args.sample_steps, checkpoint_interval=args.eval_interval,
                             data_root=args.data_root)

@@ -1,5 +1,7 @@
 """The benchmarks' arithmetic and report, on curves with known answers (no training)."""
+import json
 import os
+import os.path as osp
 
 import cv2
 import pytest
@@ -8,7 +10,8 @@ from mmengine.config import Config
 from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
-from benchmarks import ablation, convergence, index_scale, pose_diversity, runs, step_overhead
+from benchmarks import (ablation, convergence, index_scale, pose_diversity, runs, shot_detection,
+                        step_overhead)
 
 
 def test_speedup_is_sustained_and_interpolated_between_evaluations():
@@ -129,8 +132,32 @@ def test_ablation_chooses_the_lowest_fid_val_among_clean_variants_only():
     assert '| clean |' in ablation.table(rows)
 
 
+def test_ablation_runs_added_variants_with_their_options(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(ablation, 'train',
+                        lambda config, work_dir, options, iters: ran.append(
+                            (osp.basename(work_dir), config, options)) or 1.0)
+    monkeypatch.setattr(ablation, 'evaluate_missing', lambda *a: None)
+    final = {m: {1000: 1.0} for _, m in ablation.TABLE_METRICS}
+    monkeypatch.setattr(ablation, 'curves', lambda work_dir: final)
+    out = str(tmp_path / 'a.json')
+    report = ablation.main([
+        '--only', ablation.BASELINE_NAME, '--work-dir', str(tmp_path), '--out', out,
+        '--add-variant', 'cuts ignored', 'train_dataloader.dataset.shot_detection=None',
+        '--add-variant', 'as configured'])
+    assert [(name, options[-1:]) for name, _, options in ran] == [
+        ('baseline_lambda_0_single_frames', ['val_evaluator.metrics.roughness.fake_nums=256']),
+        ('cuts_ignored', ['train_dataloader.dataset.shot_detection=None']),
+        ('as_configured', ['val_evaluator.metrics.roughness.fake_nums=256'])]
+    assert ran[1][1] == ablation.TEMPORAL and 'choice' not in report
+    assert [r['name'] for r in json.load(open(out))['variants']] == [
+        ablation.BASELINE_NAME, 'cuts ignored', 'as configured']
+    with pytest.raises(SystemExit, match="'lambda=0.1': a variant of that name exists"):
+        ablation.main(['--add-variant', 'lambda=0.1', 'x=1', '--out', out])
+
+
 @pytest.mark.parametrize('module', [convergence, ablation, step_overhead, index_scale,
-                                    pose_diversity])
+                                    pose_diversity, shot_detection])
 def test_benchmarks_document_their_command(module):
     name = module.__name__.split('.')[-1]
     assert f'python -m benchmarks.{name}' in module.__doc__
@@ -200,3 +227,12 @@ def test_an_evaluation_lost_to_an_interrupted_run_is_made_from_its_checkpoint(tm
     assert cmd[-2:] == ['randomness.seed=3', 'test_evaluator.metrics.fid_train.fake_nums=256']
     assert runs.curves(str(work))['FID-train/fid'] == {250: 9.0, 500: 7.0, 750: 5.0}
     assert runs.missing_evaluations(str(work), 1000, 250) == []
+
+
+def test_shot_detection_counts_missed_and_invented_cuts(monkeypatch):
+    found = {'a.mp4': [16, 32], 'b.mp4': [16, 20], 'c.mp4': []}
+    monkeypatch.setattr(shot_detection, 'open_video', lambda path: path)
+    monkeypatch.setattr(shot_detection, 'detect_cuts', lambda reader, opts: found[reader])
+    assert shot_detection.score(['a.mp4', 'b.mp4', 'c.mp4'], [16, 32], {}) == dict(
+        videos=3, true_cuts=6, missed=3, false_cuts=1)
+    assert shot_detection.score(['b.mp4'], [], {})['false_cuts'] == 2

@@ -629,3 +629,29 @@ def test_videos_are_split_at_shot_cuts_found_once_and_cached(tmp_path, monkeypat
     assert len(build(str(tmp_path / 'videos'), **opts)) == len(ds)
     with pytest.raises(ValueError, match='shot_detection.threshold must be > 0'):
         build(str(tmp_path / 'videos'), shot_detection=dict(threshold=0))
+    # the other detector finds the same cut; its result is cached apart from the first's
+    monkeypatch.undo()
+    content = build(str(tmp_path / 'videos'),
+                    shot_detection=dict(detector='content', cache_dir=cache), offset_range=(-4, 4))
+    assert content.num_cuts == 1 and len(os.listdir(cache)) == 4
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(detector='histogram'), "detector must be 'adaptive' or 'content', got 'histogram'"),
+    (dict(detector='content', min_content_val=10), "applies to detector='adaptive' only"),
+    (dict(min_content_val=-1), 'min_content_val must be >= 0'),
+    (dict(window=3), r"unknown keys \['window'\]"),
+    ('on', "shot_detection must be None or a dict, got 'on'"),
+])
+def test_bad_shot_detection_options_are_named(options, message):
+    from vidreg_mm.datasets.shots import check_shot_detection
+    with pytest.raises(ValueError, match=message):
+        check_shot_detection(options)
+
+
+def test_each_detector_has_its_own_default_threshold():
+    from vidreg_mm.datasets.shots import check_shot_detection
+    assert check_shot_detection({})['detector'] == 'adaptive'
+    assert check_shot_detection({})['threshold'] == 2.0
+    assert check_shot_detection(dict(detector='content'))['threshold'] == 27.0
+    assert check_shot_detection(dict(detector='content', threshold=30))['threshold'] == 30

@@ -60,7 +60,7 @@ def test_cli_writes_in_place_or_not_at_all(tmp_path, monkeypatch):
     assert counts == dict(train=dict(clips=n, frames=2 * n), val=dict(clips=n, frames=2 * n))
     assert sorted(os.listdir(tmp_path)) == ['pans']
 
-    def broken(folder, *args):
+    def broken(folder, *args, **kwargs):
         os.makedirs(osp.join(folder, 'train', 'half'))
         raise KeyboardInterrupt
 
@@ -82,3 +82,47 @@ def test_a_missing_photograph_is_named(monkeypatch, tmp_path):
     monkeypatch.setattr(tool, 'photo_dir', lambda: str(tmp_path))
     with pytest.raises(FileNotFoundError, match='astronaut.png.*downloads nothing'):
         tool.load_photo('astronaut.png')
+
+
+def test_shot_lengths_split_a_clip_nearly_evenly():
+    assert tool.shot_lengths(48, 3) == [16, 16, 16]
+    assert tool.shot_lengths(10, 3) == [4, 3, 3]
+    assert tool.shot_lengths(5, 1) == [5]
+    with pytest.raises(ValueError, match='shots=6 must be in'):
+        tool.shot_lengths(5, 6)
+
+
+def test_edited_footage_as_videos_whose_cuts_the_dataset_finds(tmp_path):
+    root = str(tmp_path / 'edited')
+    photos = ('coffee.png', 'chelsea.png', 'astronaut.png')
+    counts = tool.write_clips(root, clips_per_photo=2, val_clips=1, clip_length=48, size=64,
+                              seed=7, photos=photos, shots=3, fmt='mp4')
+    assert counts == dict(train=dict(clips=3, frames=144, cuts=6),
+                          val=dict(clips=3, frames=144, cuts=6))
+    assert sorted(os.listdir(osp.join(root, 'train'))) == [
+        'astronaut_00.mp4', 'chelsea_00.mp4', 'coffee_00.mp4']
+    # every cut of the three videos is found at its frame, by the configs' default detector
+    ds = VideoFramePairDataset(root, split='train', offset_range=(-1, 1), pair_mode=True,
+                               shot_detection=dict(detector='adaptive', threshold=2.0,
+                                                   cache_dir=str(tmp_path / 'cache')))
+    assert ds.resolved_source == 'videos' and ds.num_cuts == 6
+    shots = sorted((ds.get_data_info(i)['clip_id'], ds.get_data_info(i)['clip_length'])
+                   for i in range(len(ds)))
+    assert sorted(set(shots)) == sorted(
+        (f'{stem}_00/cam0@{start}', 16) for stem in ('astronaut', 'chelsea', 'coffee')
+        for start in (0, 16, 32))
+    # the frames on either side of a cut are views of other photographs
+    from vidreg_mm.datasets.loading import open_video
+    frames = open_video(osp.join(root, 'train', 'coffee_00.mp4')).get_batch(
+        list(range(48))).astype(np.float64)
+    steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+    within = np.delete(steps, [15, 31])
+    assert min(steps[15], steps[31]) > 2 * within.max()
+
+
+def test_bad_shots_or_format_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="fmt='gif'"):
+        tool.write_clips(str(tmp_path / 'a'), fmt='gif')
+    with pytest.raises(ValueError, match='at least two photographs'):
+        tool.write_clips(str(tmp_path / 'b'), clips_per_photo=2, val_clips=1, clip_length=4,
+                         size=8, shots=2, photos=('coffee.png', ))

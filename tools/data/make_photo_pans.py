@@ -11,6 +11,13 @@ in a straight line between two random positions on one photo and changes its siz
 10%, cropped with sub-pixel precision and resized to ``--size`` px. Split: per photo, the last
 ``--val-clips`` clips go to val/ (other windows and paths on the same photographs), the rest to
 train/. Deterministic for a given ``--seed``.
+
+Edited footage: ``--shots K`` cuts each clip into K shots of (nearly) equal length, the
+first on the clip's photograph and each further one on another photograph drawn at random,
+so that frames on either side of a cut are not views of one scene; ``--format mp4`` writes
+each clip as a video file (the ``videos`` layout, where the dataset's ``shot_detection``
+finds the cuts). With the defaults (one shot, PNG frames) the data are those of earlier
+versions for the same seed.
 """
 import argparse
 import os
@@ -63,29 +70,71 @@ def window_path(rng: np.random.Generator, width: int, height: int, length: int,
     return np.concatenate([centres - half, centres + half], axis=1)
 
 
+def shot_lengths(clip_length: int, shots: int) -> list:
+    """Frames per shot: ``clip_length`` split into ``shots`` nearly equal parts."""
+    if not 1 <= shots <= clip_length:
+        raise ValueError(f'shots={shots} must be in [1, clip_length={clip_length}]')
+    base, extra = divmod(clip_length, shots)
+    return [base + (1 if k < extra else 0) for k in range(shots)]
+
+
+def write_video(path: str, frames: list, fps: int = 25):
+    """RGB frames (PIL images) as an mp4 file (MPEG-4 part 2, OpenCV's writer)."""
+    import cv2
+    w, h = frames[0].size
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f'{path}: OpenCV cannot write mp4v video here')
+    for frame in frames:
+        writer.write(np.ascontiguousarray(np.asarray(frame)[..., ::-1]))
+    writer.release()
+
+
 def write_clips(out_dir: str, clips_per_photo: int = 8, val_clips: int = 2,
                 clip_length: int = 32, size: int = 64, seed: int = 0,
-                photos=PHOTOS) -> dict:
-    """Write the dataset; returns the number of clips and frames per split."""
+                photos=PHOTOS, shots: int = 1, fmt: str = 'png') -> dict:
+    """Write the dataset; returns the number of clips and frames per split (and of cuts,
+    with ``shots`` > 1)."""
     if not 0 <= val_clips < clips_per_photo:
         raise ValueError(f'val_clips={val_clips} must be in [0, clips_per_photo='
                          f'{clips_per_photo})')
+    if fmt not in ('png', 'mp4'):
+        raise ValueError(f"fmt={fmt!r} must be 'png' or 'mp4'")
+    lengths = shot_lengths(clip_length, shots)
+    if shots > 1 and len(photos) < 2:
+        raise ValueError(f'shots={shots} needs at least two photographs to cut between')
     rng = np.random.default_rng(seed)
-    counts = {'train': [0, 0], 'val': [0, 0]}
+    images = {name: load_photo(name) for name in photos}
+    counts = {'train': [0, 0, 0], 'val': [0, 0, 0]}
     for name in photos:
-        photo = load_photo(name)
         stem = osp.splitext(name)[0]
         for k in range(clips_per_photo):
             split = 'val' if k >= clips_per_photo - val_clips else 'train'
             clip = osp.join(out_dir, split, f'{stem}_{k:02d}')
-            os.makedirs(clip)
-            for i, box in enumerate(window_path(rng, *photo.size, clip_length)):
-                frame = photo.resize((size, size), Image.Resampling.LANCZOS,
-                                     box=tuple(float(v) for v in box))
-                frame.save(osp.join(clip, f'{i:04d}.png'))
+            frames, current = [], name
+            for j, length in enumerate(lengths):
+                if j:  # a cut: another photograph than the shot before
+                    others = [p for p in photos if p != current]
+                    current = others[int(rng.integers(len(others)))]
+                photo = images[current]
+                frames += [photo.resize((size, size), Image.Resampling.LANCZOS,
+                                        box=tuple(float(v) for v in box))
+                           for box in window_path(rng, *photo.size, length)]
+            if fmt == 'mp4':
+                os.makedirs(osp.dirname(clip), exist_ok=True)
+                write_video(f'{clip}.mp4', frames)
+            else:
+                os.makedirs(clip)
+                for i, frame in enumerate(frames):
+                    frame.save(osp.join(clip, f'{i:04d}.png'))
             counts[split][0] += 1
             counts[split][1] += clip_length
-    return {split: dict(clips=c, frames=f) for split, (c, f) in counts.items()}
+            counts[split][2] += shots - 1
+    result = {split: dict(clips=c, frames=f) for split, (c, f, _) in counts.items()}
+    if shots > 1:
+        for split in result:
+            result[split]['cuts'] = counts[split][2]
+    return result
 
 
 def parse_args(argv=None):
@@ -96,6 +145,10 @@ def parse_args(argv=None):
     p.add_argument('--clip-length', type=int, default=32)
     p.add_argument('--size', type=int, default=64, help='frame size in pixels')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--shots', type=int, default=1,
+                   help='shots per clip, each on another photograph (cuts between them)')
+    p.add_argument('--format', choices=('png', 'mp4'), default='png',
+                   help='a folder of PNG frames per clip, or one mp4 file per clip')
     return p.parse_args(argv)
 
 
@@ -109,14 +162,16 @@ def main(argv=None):
     partial = f'{out_dir}.partial-{os.getpid()}'
     try:
         counts = write_clips(partial, args.clips_per_photo, args.val_clips, args.clip_length,
-                             args.size, args.seed)
+                             args.size, args.seed, shots=args.shots, fmt=args.format)
         os.rename(partial, out_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     print(f"wrote {counts['train']['clips']} train clips ({counts['train']['frames']} frames) "
           f"and {counts['val']['clips']} val clips ({counts['val']['frames']} frames) of "
-          f'{len(PHOTOS)} photographs, {args.size} px, to {out_dir} in '
-          f'{time.time() - start:.1f} s')
+          f'{len(PHOTOS)} photographs, {args.size} px'
+          + (f", {args.shots} shots per clip ({counts['train']['cuts']} + "
+             f"{counts['val']['cuts']} cuts)" if args.shots > 1 else '')
+          + f' ({args.format}), to {out_dir} in {time.time() - start:.1f} s')
     return counts
 
 

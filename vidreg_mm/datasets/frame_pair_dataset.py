@@ -129,8 +129,9 @@ class VideoFramePairDataset(BaseDataset):
             'error'. Default: 'skip'. Frames broken at load time are ``LoadClipFrames``' job.
         backend_args (dict, optional): MMEngine file backend arguments.
         shot_detection (dict, optional): video sources only: split each video at its shot
-            cuts, found at index time with PySceneDetect's ContentDetector and cached
-            (``dict(threshold=27.0, min_scene_len=15, width=128, cache_dir=None)``, see
+            cuts, found at index time with PySceneDetect and cached (``dict(detector=
+            'adaptive', threshold=2.0, min_scene_len=15, min_content_val=15.0, width=128,
+            cache_dir=None)`` or ``detector='content'`` with ``threshold=27.0``, see
             :mod:`.shots`); None: no detection. Default: None.
         video_decoder (str): video sources only: 'pyav' (FFmpeg through PyAV) or 'decord',
             for the index (frame counts, shot cuts) and the frames alike. Default: 'pyav'.

@@ -16,9 +16,12 @@ frame_pipeline = [
 ]
 
 # one dataset, seen on the train split as pairs and on the val split as single frames;
-# video files are split at their shot cuts (found once, cached; image sources ignore it)
+# video files are split at their shot cuts (found once, cached; image sources ignore it):
+# PySceneDetect's AdaptiveDetector, a frame's change against that of its neighbours
+# (docs/data.md: it finds the cuts of moving-camera footage that a fixed threshold misses)
 video_clips = dict(type='VideoFramePairDataset', offset_range=offset_range,
-                   pipeline=frame_pipeline, shot_detection=dict(threshold=27.0),
+                   pipeline=frame_pipeline,
+                   shot_detection=dict(detector='adaptive', threshold=2.0),
                    video_decoder='pyav')  # or 'decord' (video files only)
 workers = dict(num_workers=2, persistent_workers=True)
 
