@@ -18,6 +18,8 @@ import time
 
 import cv2
 
+from vidreg_mm.datasets import write_video
+
 PIPELINE = lambda size: [  # noqa: E731
     dict(type='LoadClipFrames'),
     dict(type='Resize', keys=['img'], scale=(size, size), interpolation='area'),
@@ -47,13 +49,9 @@ def write_mp4s(handco_root, out_root, cameras):
         for cam in range(cameras):
             folder = osp.join(rgb, seq, f'cam{cam}')
             names = sorted(os.listdir(folder))
-            first = cv2.imread(osp.join(folder, names[0]))
-            h, w = first.shape[:2]
-            path = osp.join(out_root, 'train', f'{seq}_cam{cam}.mp4')
-            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 25, (w, h))
-            for name in names:
-                writer.write(cv2.imread(osp.join(folder, name)))
-            writer.release()
+            write_video(osp.join(out_root, 'train', f'{seq}_cam{cam}.mp4'),
+                        [cv2.cvtColor(cv2.imread(osp.join(folder, name)), cv2.COLOR_BGR2RGB)
+                         for name in names])
 
 
 def time_loader(data_root, split, args, video_decoder='pyav'):

@@ -69,12 +69,9 @@ def clip_frames(handco_root, seq, cam):
 
 
 def write_video(path, frames, fps=10):
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-    assert writer.isOpened()
-    for f in frames:
-        writer.write(f)
-    writer.release()
+    """BGR frames (as OpenCV reads them) as an mp4 file."""
+    from vidreg_mm.datasets import write_video as write_rgb
+    write_rgb(path, [f[..., ::-1] for f in frames], fps)
 
 
 @pytest.fixture(scope='session')

@@ -7,6 +7,7 @@ import pytest
 
 from vidreg_mm.datasets import LoadClipFrames, VideoFramePairDataset
 from vidreg_mm.datasets.loading import BrokenFrameError, PyAVReader, open_video
+from vidreg_mm.datasets.loading import write_video as write_rgb_video
 
 from .conftest import write_video
 
@@ -21,6 +22,17 @@ def frames_of(n, h, w, seed=0):
         f[:, (3 * i) % w:(3 * i) % w + 3] = 255
         out.append(f.astype(np.uint8))
     return out
+
+
+def test_the_video_writer_takes_rgb_and_refuses_no_frames(tmp_path):
+    path = str(tmp_path / 'red.mp4')
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 200
+    write_rgb_video(path, [red] * 4)
+    got = open_video(path).get_batch([2])[0].astype(float).mean(axis=(0, 1))
+    assert got[0] > 150 and got[1] < 40 and got[2] < 40  # red stays red
+    with pytest.raises(ValueError, match='empty.mp4: no frames to write'):
+        write_rgb_video(str(tmp_path / 'empty.mp4'), [])
 
 
 @pytest.mark.parametrize('width', [16, 24, 48, 72])

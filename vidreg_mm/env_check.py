@@ -100,20 +100,14 @@ def check_registries() -> str:
 def check_video(decoder: str, workdir: str = None) -> str:
     """Write a small mp4 with OpenCV, read it back with the dataset's ``decoder`` (PyAV or
     decord, :func:`vidreg_mm.datasets.open_video`), compare the frames."""
-    import cv2
     import numpy as np
 
-    from vidreg_mm.datasets import open_video
+    from vidreg_mm.datasets import open_video, write_video
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = osp.join(tmp, 'check.mp4')
         n, h, w = 8, 64, 64
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 10, (w, h))
-        if not writer.isOpened():
-            raise RuntimeError('OpenCV cannot write mp4 (no mp4v encoder)')
         levels = np.linspace(20, 235, n).astype(np.uint8)
-        for v in levels:
-            writer.write(np.full((h, w, 3), v, np.uint8))
-        writer.release()
+        write_video(path, [np.full((h, w, 3), v, np.uint8) for v in levels], fps=10)
         reader = open_video(path, decoder=decoder)
         if len(reader) != n:
             raise RuntimeError(f'{decoder} read {len(reader)} frames of {path}, expected {n}')

@@ -78,18 +78,6 @@ def shot_lengths(clip_length: int, shots: int) -> list:
     return [base + (1 if k < extra else 0) for k in range(shots)]
 
 
-def write_video(path: str, frames: list, fps: int = 25):
-    """RGB frames (PIL images) as an mp4 file (MPEG-4 part 2, OpenCV's writer)."""
-    import cv2
-    w, h = frames[0].size
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f'{path}: OpenCV cannot write mp4v video here')
-    for frame in frames:
-        writer.write(np.ascontiguousarray(np.asarray(frame)[..., ::-1]))
-    writer.release()
-
-
 def write_clips(out_dir: str, clips_per_photo: int = 8, val_clips: int = 2,
                 clip_length: int = 32, size: int = 64, seed: int = 0,
                 photos=PHOTOS, shots: int = 1, fmt: str = 'png') -> dict:
@@ -121,6 +109,7 @@ def write_clips(out_dir: str, clips_per_photo: int = 8, val_clips: int = 2,
                                         box=tuple(float(v) for v in box))
                            for box in window_path(rng, *photo.size, length)]
             if fmt == 'mp4':
+                from vidreg_mm.datasets import write_video
                 os.makedirs(osp.dirname(clip), exist_ok=True)
                 write_video(f'{clip}.mp4', frames)
             else:

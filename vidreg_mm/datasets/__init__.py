@@ -1,6 +1,7 @@
 from .clip_sources import detect_source, scan_frame_folders, scan_handco, scan_videos
 from .frame_pair_dataset import VideoFramePairDataset, check_offset_range
-from .loading import BrokenFrameError, LoadClipFrames, UnsupportedFrameError, open_video
+from .loading import (BrokenFrameError, LoadClipFrames, UnsupportedFrameError, open_video,
+                      write_video)
 from .synthetic_hands import (CURL_NAMES, POSE_NAMES, SyntheticHandsConfig, ensure_synthetic_hands,
                               finger_curls, generate_synthetic_hands, sample_synthetic_hand_frames,
                               synthetic_hands_poses)
@@ -9,7 +10,7 @@ from .transforms import (PackFrames, PairedCenterCropLongEdge, PairedColorJitter
 
 __all__ = [
     'VideoFramePairDataset', 'check_offset_range', 'LoadClipFrames', 'BrokenFrameError',
-    'UnsupportedFrameError', 'open_video', 'PackFrames', 'PairedCenterCropLongEdge',
+    'UnsupportedFrameError', 'open_video', 'write_video', 'PackFrames', 'PairedCenterCropLongEdge',
     'PairedColorJitter', 'PairedRandomResizedCrop',
     'SyntheticHandsConfig', 'generate_synthetic_hands', 'ensure_synthetic_hands',
     'synthetic_hands_poses', 'sample_synthetic_hand_frames', 'POSE_NAMES',

@@ -109,6 +109,24 @@ class PyAVReader:
         return np.stack([found[i] for i in inds])
 
 
+def write_video(path: str, frames, fps: int = 25) -> None:
+    """Write RGB uint8 frames (H x W x 3 arrays, or PIL images) as an mp4 file (MPEG-4 part 2,
+    OpenCV's writer): the videos of the tools, benchmarks, tests and environment check."""
+    import cv2
+    frames = [np.asarray(f) for f in frames]
+    if not frames:
+        raise ValueError(f'{path}: no frames to write')
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f'{path}: OpenCV cannot write mp4 here (no mp4v encoder)')
+    try:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))  # OpenCV takes BGR
+    finally:
+        writer.release()
+
+
 def open_video(path: str, backend_args: Optional[dict] = None, decoder: str = 'pyav'):
     """A reader of ``path`` (``len``, ``get_batch(indices)`` -> N x H x W x 3 RGB uint8) with
     the given decoder: local files directly, other backends via bytes."""
