@@ -1,7 +1,7 @@
 """How many shot cuts each detector of the dataset's ``shot_detection`` finds in edited footage
 of a moving camera, and how many it invents in footage without cuts.
 
-    python -m benchmarks.shot_detection            # about 1 minute on 2 CPU cores
+    python -m benchmarks.shot_detection            # about 30 s on 2 CPU cores
 
 Writes two datasets of mp4 files with tools/data/make_photo_pans.py into a temporary folder:
 clips of 3 shots (48 frames, cuts at frames 16 and 32, each shot a window panning over

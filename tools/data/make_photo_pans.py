@@ -93,7 +93,7 @@ def write_clips(out_dir: str, clips_per_photo: int = 8, val_clips: int = 2,
         raise ValueError(f'shots={shots} needs at least two photographs to cut between')
     rng = np.random.default_rng(seed)
     images = {name: load_photo(name) for name in photos}
-    counts = {'train': [0, 0, 0], 'val': [0, 0, 0]}
+    counts = {'train': [0, 0], 'val': [0, 0]}
     for name in photos:
         stem = osp.splitext(name)[0]
         for k in range(clips_per_photo):
@@ -118,12 +118,8 @@ def write_clips(out_dir: str, clips_per_photo: int = 8, val_clips: int = 2,
                     frame.save(osp.join(clip, f'{i:04d}.png'))
             counts[split][0] += 1
             counts[split][1] += clip_length
-            counts[split][2] += shots - 1
-    result = {split: dict(clips=c, frames=f) for split, (c, f, _) in counts.items()}
-    if shots > 1:
-        for split in result:
-            result[split]['cuts'] = counts[split][2]
-    return result
+    return {split: dict(clips=c, frames=f, **(dict(cuts=c * (shots - 1)) if shots > 1 else {}))
+            for split, (c, f) in counts.items()}
 
 
 def parse_args(argv=None):
