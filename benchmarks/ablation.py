@@ -51,8 +51,12 @@ TABLE_METRICS = (('FID-train', 'FID-train/fid'), ('FID-val', 'FID-val/fid'),
 def variants() -> dict:
     """name -> (config, --cfg-options): the baseline, the temporal recipe as configured (its
     label states its current options), and each option changed alone."""
+    from mmagic.registry import MODELS
+
+    import vidreg_mm  # noqa: F401  registers the loss
     cfg = Config.fromfile(osp.join(ROOT, TEMPORAL))
-    loss, (d_min, d_max) = cfg.model.loss, cfg.train_dataloader.dataset.offset_range
+    loss = MODELS.build(cfg.model.loss)  # the options in effect: the config's and defaults
+    d_min, d_max = cfg.train_dataloader.dataset.offset_range
     noise = 'shared' if loss.share_noise else 'independent'
     reference = (f'recipe ({loss.space} space, w={loss.weight}, lambda={loss.lambda_reg:g}, '
                  f'd in [{d_min},{d_max}], {noise} noise)')

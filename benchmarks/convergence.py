@@ -51,13 +51,15 @@ import statistics
 import subprocess
 import sys
 
+from mmengine.config import Config
+
 from vidreg_mm.convergence import speedup, speedups_along
 from vidreg_mm.engine import noise_to_signal
+from vidreg_mm.run_config import frames_per_step
 
-from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, ROOT, budget_options, curves,
-                   evaluate_missing, feature_extractor, machine, train)
-
-RECIPES = ('baseline', 'temporal')
+from .figures import plot, sample_figure
+from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, RECIPES, ROOT, SPEEDUP_METRICS,
+                   budget_options, curves, evaluate_missing, feature_extractor, machine, train)
 
 
 def parse_args(argv=None):
@@ -84,8 +86,6 @@ def parse_args(argv=None):
 
 
 #: the metrics speed-ups are reported for, and the suffix of their keys in the report
-SPEEDUP_METRICS = {'FID-train/fid': '', 'FID-val/fid': '_fid_val',
-                   'KID-train/kid': '_kid_train', 'KID-val/kid': '_kid_val'}
 ROUGHNESS = ['Roughness/roughness', 'Roughness/real_roughness']
 
 
@@ -196,114 +196,6 @@ def grad_variance(args, configs, runs_seed0) -> list:
     return points
 
 
-def frames_per_step(config: str) -> int:
-    """Frames a training step of ``config`` sees: clips (or single frames) x their frames."""
-    from mmengine.config import Config
-    loader = Config.fromfile(config).train_dataloader
-    frames = loader.dataset.get('num_frames', 2) if loader.dataset.get('pair_mode', True) else 1
-    return loader.batch_size * frames
-
-
-def plot(report: dict, path: str):
-    """Curves of both recipes (mean over seeds, band = min..max) and the speed-ups at targets
-    along the baseline's curves."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    panels = ['FID-train/fid', 'FID-val/fid', 'Roughness/roughness', 'KID-train/kid',
-              'KID-val/kid']
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), dpi=80)
-    seeds = [str(s) for s in report['seeds']]
-    for ax, metric in zip(axes.flat, panels):
-        labels = dict(zip(RECIPES, report.get('labels', RECIPES)))
-        for recipe, color in zip(RECIPES, ('tab:gray', 'tab:red')):
-            per_seed = [report['curves'][recipe][s].get(metric) for s in seeds]
-            if any(c is None for c in per_seed):
-                continue
-            steps = sorted(int(k) for k in per_seed[0])
-            vals = [[c[str(k)] for c in per_seed] for k in steps]
-            ax.fill_between(steps, [min(v) for v in vals], [max(v) for v in vals],
-                            color=color, alpha=0.2, linewidth=0)
-            ax.plot(steps, [statistics.fmean(v) for v in vals], marker='o', color=color,
-                    label=f'{labels[recipe]} (mean, min-max over {len(seeds)} seeds)')
-        real = report['curves']['baseline'][seeds[0]].get('Roughness/real_roughness')
-        if metric == 'Roughness/roughness' and real:
-            ax.axhline(statistics.fmean(real.values()), color='tab:green', linestyle='--',
-                       label='real frames')
-        ax.set_title(f"{metric.split('/')[0]} ({report['feature_extractor']})"
-                     if 'Roughness' not in metric else 'roughness of samples (0..255)',
-                     fontsize=9)
-        ax.set_xlabel('iteration')
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    ax = axes.flat[-1]
-    for metric, suffix in SPEEDUP_METRICS.items():
-        along = report.get(f'speedup{suffix}_at_targets', {})
-        steps = [int(k) for k in along if along[k]['mean'] is not None]
-        ax.plot(steps, [along[str(k)]['mean'] for k in steps], marker='o',
-                label=metric.split('/')[0])
-    ax.axhline(1.0, color='black', linewidth=0.8)
-    ax.set_title("speed-up to the baseline's value at iteration x\n(mean over seeds, "
-                 'reached for good, interpolated)', fontsize=9)
-    ax.set_xlabel('iteration of the baseline')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')  # noqa: E731
-    names = report.get('labels', RECIPES)
-    fig.suptitle(f"iterations to the {names[0]} run's final FID-train, {names[0]} / {names[1]}: "
-                 f"{fmt(report.get('speedup'))} (mean over seeds), min "
-                 f"{fmt(report.get('speedup_min'))}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def real_frame_grid(config: str, data_root=None, num: int = 16):
-    """A grid of ``num`` val frames (the config's val dataset, evenly spaced), laid out as
-    SampleGridHook lays out samples: RGB uint8."""
-    import numpy as np
-    import torch
-    from mmagic.registry import DATASETS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from torchvision.utils import make_grid
-
-    import vidreg_mm  # noqa: F401  registers the modules
-    init_default_scope('mmagic')
-    cfg = Config.fromfile(config).val_dataloader.dataset
-    if data_root:
-        cfg.data_root, cfg.generate_if_missing = data_root, None
-    dataset = DATASETS.build(cfg)
-    picks = np.linspace(0, len(dataset) - 1, num).round().astype(int)
-    imgs = torch.stack([dataset[int(i)]['inputs'][0] for i in picks])
-    nrow = max(1, int(round(num**0.5)))
-    return make_grid(imgs, nrow=nrow, padding=2, pad_value=255).permute(1, 2, 0).numpy()
-
-
-def sample_figure(report: dict, runs_seed0: dict, path: str, scale: int = 3) -> str:
-    """The last sample grids of both recipes (seed of ``runs_seed0``; SampleGridHook, EMA
-    weights, DDIM 50) next to a grid of real val frames, enlarged ``scale`` times."""
-    import cv2
-    import numpy as np
-    grids = []
-    for recipe, label in zip(RECIPES, report.get('labels', RECIPES)):
-        grid = cv2.imread(osp.join(runs_seed0[recipe], 'samples', f"iter_{report['iters']}.png"))
-        grids.append((label, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)))
-    grids.append(('real val frames', real_frame_grid(report['configs']['temporal'],
-                                                     report.get('data_root_option'))))
-    h = max(g.shape[0] for _, g in grids)
-    tiles = []
-    for label, grid in grids:
-        grid = np.pad(grid, ((0, h - grid.shape[0]), (0, 0), (0, 0)), constant_values=255)
-        big = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-        head = np.full((28, big.shape[1], 3), 255, np.uint8)
-        cv2.putText(head, label, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-        tiles += [np.concatenate([head, big]), np.full((h * scale + 28, 12, 3), 255, np.uint8)]
-    cv2.imwrite(path, cv2.cvtColor(np.concatenate(tiles[:-1], axis=1), cv2.COLOR_RGB2BGR))
-    return path
-
-
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
@@ -333,7 +225,7 @@ def main(argv=None):
         data_root_option=args.data_root,
         seeds=args.seeds, iters=args.iters, eval_interval=args.eval_interval,
         fake_nums=args.fake_nums, sample_steps=args.sample_steps,
-        frames_per_step={r: frames_per_step(c) for r, c in configs.items()},
+        frames_per_step={r: frames_per_step(Config.fromfile(c)) for r, c in configs.items()},
         feature_extractor=feature_extractor(args.temporal_config),
         baseline_flattened={s: flattened(all_curves['baseline'][str(s)]['FID-train/fid'])
                             for s in args.seeds},

@@ -31,6 +31,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import vidreg_mm  # noqa: F401  registers the modules
+from vidreg_mm.run_config import frames_per_sample
 
 from .runs import ROOT, machine, timed_rounds, write_report
 
@@ -77,8 +78,7 @@ def main(argv=None):
         optims[name] = build_optim_wrapper(models[name], copy.deepcopy(cfg.optim_wrapper))
     model = models['uncached']
     batch_size = args.batch_size or cfg.train_dataloader.batch_size
-    frames_per_clip = (cfg.train_dataloader.dataset.get('num_frames', 2)
-                       if cfg.train_dataloader.dataset.get('pair_mode', True) else 1)
+    frames_per_clip = frames_per_sample(cfg.train_dataloader.dataset)
     g = torch.Generator().manual_seed(args.seed)
     size = model.pixel_size
     batch = dict(inputs=[torch.randint(0, 256, (frames_per_clip, 3, size, size), generator=g,

@@ -24,8 +24,13 @@ from vidreg_mm.convergence import read_curves
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
+#: the two recipes a comparison trains, in this order
+RECIPES = ('baseline', 'temporal')
 FID_METRICS = ['FID-train/fid', 'FID-val/fid']
 KID_METRICS = ['KID-train/kid', 'KID-val/kid']
+#: the metrics speed-ups are measured on, and the suffix of their keys in a report
+SPEEDUP_METRICS = {'FID-train/fid': '', 'FID-val/fid': '_fid_val',
+                   'KID-train/kid': '_kid_train', 'KID-val/kid': '_kid_val'}
 DIVERSITY_METRICS = [f'Diversity-{s}/{k}' for s in ('train', 'val')
                      for k in ('precision', 'recall', 'coverage', 'pairwise_distance')]
 #: the metrics of configs/_base_/evaluation/fid.py, by name

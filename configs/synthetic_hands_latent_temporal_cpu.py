@@ -5,6 +5,7 @@
 # The denoiser, the schedule and the loss are the pixel recipe's, at the latents' 32 x 32: the
 # pixel recipe's cost per step, for images of twice its resolution. Each training frame's
 # posterior is cached under data/latent_cache on first use (later steps skip the encoder).
+# Measurements: docs/latent.md and docs/results.md.
 _base_ = ['./synthetic_hands_temporal_cpu.py']
 
 resolution = 64  # pixel frames (the generator's size): what the metrics and the grids see
@@ -31,6 +32,4 @@ model = dict(
                          pipeline=frame_pipeline, pair_mode=False,
                          generate_if_missing=_base_.synthetic),
             iters=600, batch_size=32, lr=2e-3)),
-    latent_cache_dir='data/latent_cache/synthetic_hands',
-    # shared noise: the default when this was measured (docs/results.md)
-    loss=dict(share_noise=True))
+    latent_cache_dir='data/latent_cache/synthetic_hands')

@@ -1,6 +1,6 @@
 # The temporal recipe shrunk to minutes on 2 CPU cores, on the synthetic hand videos
-# (generated into data/synthetic_hands on first use). Measured here: DenoisingUnet with
-# base_channels 32 at 32 px, 16 pairs (32 frames) per step: about 0.4 s per step.
+# (generated into data/synthetic_hands on first use): DenoisingUnet with base_channels 32 at
+# 32 px, 16 pairs (32 frames) per step. Its time and figures: README and docs/results.md.
 _base_ = [
     './_base_/datasets/synthetic_hands.py', './_base_/models/temporal_ddpm.py',
     './_base_/schedules/iter_adamw.py', './_base_/evaluation/fid.py',
@@ -10,8 +10,8 @@ _base_ = [
 model = dict(unet=dict(image_size=_base_.resolution))  # 32 px, the data's resolution
 train_dataloader = dict(batch_size=16, num_workers=1)  # 16 pairs = 32 frames per step
 train_cfg = dict(max_iters=1500, val_interval=1500)  # FID-train and FID-val at the end
-# A small network on a short budget: lr 1e-3 gave clearly cleaner samples after 1500 steps than
-# 2e-4 (high-frequency energy of 16 samples 8.5 against 24.2; real frames 6.7), same time.
+# lr 1e-3 for a small network on a short budget (why: docs/results.md, "How the defaults
+# were chosen")
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100)]
 

@@ -7,11 +7,13 @@ import torch
 from mmagic.registry import MODELS
 
 from vidreg_mm.models import FlowMatchingScheduler, TemporalRegLoss
+from vidreg_mm.models.objectives import build_objective
 
 from .test_samples_not_noise import PALETTE, TINY_UNET, flat_and_of_the_palette
 
 B, C, H, W = 3, 3, 4, 5
 FLOW = dict(type='FlowMatchingScheduler')
+FLOW_OBJECTIVE = build_objective(FlowMatchingScheduler())
 
 
 def clips(seed=0, frames=2):
@@ -34,16 +36,17 @@ def build_model(**kwargs):
 def test_noising_target_and_implied_clean_frame_are_the_closed_forms():
     sched, loss = FlowMatchingScheduler(), TemporalRegLoss(share_timestep=False,
                                                            share_noise=False)
+    obj = build_objective(sched)
     x0, _ = clips()
-    t, eps = loss.sample_noise(x0, None, torch.Generator().manual_seed(0))
+    t, eps = loss.sample_noise(x0.float(), obj, torch.Generator().manual_seed(0))
     assert t.dtype == torch.float32 and 0 <= t.min() and t.max() < 1
     t, eps = t.double(), eps.double()
     x_t = sched.add_noise(x0.flatten(0, 1), eps.flatten(0, 1), t.flatten()).view_as(x0)
     assert torch.allclose(x_t, (1 - bc(t)) * x0 + bc(t) * eps)
-    v = loss.target(sched, x0, eps, t)
+    v = obj.target(x0, eps, t)
     assert torch.allclose(v, eps - x0)
     # the true velocity implies the true clean frame: x0_hat = x_t - t v
-    assert torch.allclose(loss.predicted_x0('flow', v, x_t, t), x0)
+    assert torch.allclose(obj.predicted_x0(v, x_t, t), x0)
     assert sched.network_timestep(torch.tensor([0.0, 0.25, 1.0])).tolist() == [0, 250, 1000]
 
 
@@ -56,8 +59,9 @@ def test_forward_feeds_the_network_t_times_num_train_timesteps_and_scores_the_ve
     def net(x_t, t):
         seen['x_t'], seen['t'] = x_t, t
         return torch.zeros_like(x_t)
-    terms = loss(net, x0, sched, generator=torch.Generator().manual_seed(3))
-    t, eps = loss.sample_noise(x0, None, torch.Generator().manual_seed(3))
+    obj = build_objective(sched)
+    terms = loss(net, x0, obj, generator=torch.Generator().manual_seed(3))
+    t, eps = loss.sample_noise(x0, obj, torch.Generator().manual_seed(3))
     assert torch.allclose(seen['t'], t * 1000) and seen['t'].dtype == torch.float32
     assert torch.allclose(seen['x_t'], (1 - bc(t)) * x0 + bc(t) * eps, atol=1e-6)
     # a zero prediction scores the whole velocity eps - x0
@@ -65,22 +69,22 @@ def test_forward_feeds_the_network_t_times_num_train_timesteps_and_scores_the_ve
 
 
 def test_shared_noise_makes_the_velocity_difference_minus_the_clean_difference():
-    loss = TemporalRegLoss(lambda_reg=0.5)
+    loss, obj = TemporalRegLoss(lambda_reg=0.5, share_noise=True), FLOW_OBJECTIVE
     x0, pred = clips(2)
-    t, eps = loss.sample_noise(x0, None, torch.Generator().manual_seed(2))
+    t, eps = loss.sample_noise(x0, obj, torch.Generator().manual_seed(2))
     t, eps = t.double(), eps.double()
     y = eps - x0
     assert torch.allclose(y[:, 1] - y[:, 0], -(x0[:, 1] - x0[:, 0]))
     x_t = (1 - bc(t)) * x0 + bc(t) * eps
-    terms = loss.terms(pred, y, x0, x_t, t, 'flow')
+    terms = loss.terms(pred, y, x0, x_t, t, obj)
     out = ((pred[:, 1] - pred[:, 0]) + (x0[:, 1] - x0[:, 0])).pow(2)
     assert torch.allclose(terms['temporal_reg'], out.mean())
     assert torch.allclose(terms['loss_temporal'], 0.5 * out.mean())
     # x0 space: x0_hat^b - x0_hat^a - (x0^b - x0^a) = -t (output-space difference)
-    r_x0 = TemporalRegLoss(space='x0').terms(pred, y, x0, x_t, t, 'flow')['temporal_reg']
+    r_x0 = TemporalRegLoss(space='x0').terms(pred, y, x0, x_t, t, obj)['temporal_reg']
     assert torch.allclose(r_x0, (bc(t[:, 0])**2 * out).mean())
     # SNR weighting: ((1 - t) / t)^2
-    r_snr = TemporalRegLoss(weight='snr').terms(pred, y, x0, x_t, t, 'flow')['temporal_reg']
+    r_snr = TemporalRegLoss(weight='snr').terms(pred, y, x0, x_t, t, obj)['temporal_reg']
     s = t[:, 0].clamp(min=1e-3)
     assert torch.allclose(r_snr, (bc(((1 - s) / s)**2) * out).mean())
 
@@ -88,13 +92,13 @@ def test_shared_noise_makes_the_velocity_difference_minus_the_clean_difference()
 def test_a_perfect_velocity_has_zero_loss_and_zero_regulariser():
     loss = TemporalRegLoss(lambda_reg=1.0, space='x0')
     x0, _ = clips(3)
-    sched = FlowMatchingScheduler()
+    obj = FLOW_OBJECTIVE
     g = torch.Generator().manual_seed(5)
-    t, eps = loss.sample_noise(x0, None, g)
+    t, eps = loss.sample_noise(x0, obj, g)
     t, eps = t.double(), eps.double()
     x_t = (1 - bc(t)) * x0 + bc(t) * eps
-    y = loss.target(sched, x0, eps, t)
-    terms = loss.terms(y.clone(), y, x0, x_t, t, 'flow')
+    y = obj.target(x0, eps, t)
+    terms = loss.terms(y.clone(), y, x0, x_t, t, obj)
     assert terms['loss_simple'] == 0 and torch.allclose(terms['temporal_reg'],
                                                         torch.zeros((), dtype=y.dtype))
 

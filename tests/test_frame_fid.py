@@ -55,7 +55,7 @@ def _model():
     return MODELS.build(dict(type='TemporalDiffusionModel', unet=dict(
         type='DenoisingUnet', image_size=32, base_channels=16, resblocks_per_downsample=1,
         channels_cfg=[1, 2], attention_res=[], norm_cfg=dict(type='GN', num_groups=8),
-        output_cfg=dict(mean='eps', var='fixed'))))
+        output_cfg=dict(var='fixed'))))
 
 
 def _loader(handco_root, split):

@@ -61,9 +61,9 @@ def test_offsets_cover_the_range_uniformly_and_never_zero(frames_root):
 
 def test_triangular_distribution_prefers_near_frames(frames_root):
     ds = build(frames_root, split='all', offset_range=(1, 4), offset_distribution='triangular')
-    d, p = ds.offset_candidates(0, 10)
+    d, p = ds.clip_sampler.offset_candidates(0, 10)
     assert d.tolist() == [1, 2, 3, 4] and np.allclose(p, np.array([4, 3, 2, 1]) / 10)
-    d, p = ds.offset_candidates(8, 10)  # only d = 1 stays inside a 10-frame clip
+    d, p = ds.clip_sampler.offset_candidates(8, 10)  # only d = 1 stays inside a 10-frame clip
     assert d.tolist() == [1] and p.tolist() == [1.0]
 
 
@@ -153,7 +153,7 @@ def test_video_files_decode_pairs(videos_root, handco_root, decoder):
         got = out['inputs'][k].permute(1, 2, 0).numpy().astype(float)
         assert np.abs(got - expected).mean() < 12  # lossy mp4v round trip
     # the reader stays open for the next pair of the same video, and the cache is bounded
-    loader = ds.pipeline.transforms[0]
+    loader = ds.pipeline.transforms[1]  # after SampleClipFrames
     assert list(loader._readers) == [(ds.get_data_info(5)['video'], decoder)]
     loader.max_open_videos = 2
     for idx in range(len(ds)):
@@ -335,7 +335,7 @@ def test_broken_frame_is_skipped_counted_and_replaced(handco_copy, mmlog):
     ds = build(handco_copy, LOAD_AND_PACK, split='all')
     np.random.seed(0)
     outs = [ds[i] for i in range(len(ds))]  # every anchor, so the broken file is hit
-    loader = ds.pipeline.transforms[0]
+    loader = ds.pipeline.transforms[1]  # after SampleClipFrames
     assert loader.num_broken >= 1
     for out in outs:  # every returned sample is clean: the broken frame never appears
         meta = out['data_samples'].metainfo
@@ -378,7 +378,7 @@ def test_partly_damaged_video_skips_the_frames_that_fail(tmp_path, mmlog):
     open(path, 'wb').write(data)
     ds = build(str(tmp_path), LOAD_AND_PACK, offset_range=(1, 1))
     assert ds.num_clips == 1  # the container is intact: the video is indexed
-    loader = ds.pipeline.transforms[0]
+    loader = ds.pipeline.transforms[1]  # after SampleClipFrames
     results = [loader(dict(ds.get_data_info(i), frame_inds=[ds.get_data_info(i)['anchor']]))
                for i in range(len(ds))]
     assert loader.num_broken > 0
@@ -427,7 +427,7 @@ def test_runner_dataloader_is_deterministic_for_a_seed(handco_root):
                                           (-2, 6), (4, 9)])
 @pytest.mark.parametrize('num_frames', [2, 3, 4])
 def test_the_shortest_clip_with_a_sample_is_what_the_pairing_rule_says(offset_range, num_frames):
-    from vidreg_mm.datasets.frame_pair_dataset import anchors_of, min_clip_length, num_offsets
+    from vidreg_mm.datasets.clip_sampling import anchors_of, min_clip_length, num_offsets
     if num_offsets(offset_range) < num_frames - 1:
         return  # refused when the dataset is built (below)
     need = min_clip_length(offset_range, num_frames)
@@ -583,7 +583,7 @@ def test_a_huge_offset_range_is_bounded_by_the_clip_not_allocated(handco_root):
     ds = build(handco_root, offset_range=(-10**9, 10**9), offset_distribution='triangular')
     n = TINY['clip_length']
     for i in range(n):
-        d, p = ds.offset_candidates(i, n)  # only the offsets inside the clip
+        d, p = ds.clip_sampler.offset_candidates(i, n)  # only the offsets inside the clip
         assert len(d) == n - 1 and set(i + d) == set(range(n)) - {i}
         assert np.isclose(p.sum(), 1.0)
     np.random.seed(0)
@@ -655,3 +655,26 @@ def test_each_detector_has_its_own_default_threshold():
     assert check_shot_detection({})['threshold'] == 2.0
     assert check_shot_detection(dict(detector='content'))['threshold'] == 27.0
     assert check_shot_detection(dict(detector='content', threshold=30))['threshold'] == 30
+
+
+def test_the_clip_sampler_transform_draws_partners_in_time_order_deterministically_by_seed():
+    from vidreg_mm.datasets import SampleClipFrames
+    clip = dict(clip_length=10, frame_ids=list(range(100, 110)))
+    sampler = SampleClipFrames(num_frames=3, offset_range=(-2, 2))
+    for seed in range(20):
+        out = sampler(dict(clip, anchor=5, sample_seed=seed))
+        frames = out['frame_inds']
+        assert frames == sorted(set(frames)) and len(frames) == 3 and 5 in frames
+        assert max(abs(f - 5) for f in frames) <= 2 and out['offset'] == frames[-1] - frames[0]
+        assert out['frame_ids'] == [100 + f for f in frames] and 'sample_seed' not in out
+        assert sampler(dict(clip, anchor=5, sample_seed=seed))['frame_inds'] == frames
+        # one frame of the same draw in single mode: both modes see the same frames
+        single = SampleClipFrames(3, (-2, 2), pair_mode=False)(dict(clip, anchor=5,
+                                                                    sample_seed=seed))
+        assert len(single['frame_inds']) == 1 and single['frame_inds'][0] in frames
+        assert single['offset'] == 0
+    pair = SampleClipFrames(offset_range=(-3, 3))(dict(clip, anchor=0, sample_seed=1))
+    i, j = pair['frame_inds']
+    assert i == 0 and 0 < j <= 3 and pair['offset'] == j  # (anchor, partner), signed d
+    with pytest.raises(ValueError, match='offset_distribution must be one of'):
+        SampleClipFrames(offset_distribution='gauss')

@@ -106,3 +106,22 @@ def test_noise_to_signal_is_the_closed_form_and_ignores_the_scale_of_the_loss():
     # corrects for it, and is None where nothing is left
     assert noise_to_signal(2.0, 1.5, 4) == pytest.approx(2.0 / 1.0)
     assert noise_to_signal(2.0, 0.4, 4) is None
+
+
+def test_frames_per_step_counts_every_frame_of_a_clip_and_the_tool_compares_at_equal_frames():
+    from mmengine.config import Config
+
+    from vidreg_mm.run_config import frames_per_sample, frames_per_step
+
+    def cfg(name):
+        return Config.fromfile(osp.join(ROOT, 'configs', name))
+    assert frames_per_step(cfg('synthetic_hands_temporal_cpu.py')) == 16 * 2
+    assert frames_per_step(cfg('synthetic_hands_baseline_cpu.py')) == 32 * 1
+    assert frames_per_step(cfg('synthetic_hands_clip3_temporal_cpu.py')) == 11 * 3
+    assert frames_per_sample(dict(num_frames=3, pair_mode=False)) == 1
+    assert frames_per_sample({}) == 2  # the dataset's defaults
+    tool = load_tool('tools/analysis/gradient_variance.py')
+    with pytest.raises(SystemExit, match=r"frames per batch differ \(\{'temporal': 33, "
+                       r"'baseline': 32\}\)"):
+        tool.main([osp.join(ROOT, 'configs', 'synthetic_hands_clip3_temporal_cpu.py'),
+                   osp.join(ROOT, 'configs', 'synthetic_hands_baseline_cpu.py')])

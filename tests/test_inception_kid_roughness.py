@@ -87,13 +87,24 @@ def test_metrics_of_one_evaluation_extract_each_image_once(handco_root, monkeypa
         calls.append(len(images))
         return original(self, images)
     monkeypatch.setattr(RandomConvFeatures, 'forward', counted)
-    fid, kid, div = (METRICS.build(dict(type=t, fake_nums=4, feature_extractor=dict(
-        EXTRACTOR, seed=7))) for t in ('FrameFID', 'FrameKID', 'FrameDiversity'))
+    from vidreg_mm.evaluation import NamedMetricsEvaluator
+    evaluator = NamedMetricsEvaluator({t: dict(type=t, fake_nums=4, feature_extractor=dict(
+        EXTRACTOR, seed=7)) for t in ('FrameFID', 'FrameKID', 'FrameDiversity')})
+    fid, kid, div = evaluator.metrics
     batch = torch.rand(6, 3, 32, 32) * 255
     feats = [m.forward_inception(batch) for m in (fid, kid, div)]
     assert calls == [6] and all(torch.equal(feats[0], f) for f in feats)
     fid.forward_inception(batch + 1)  # other images are extracted
-    assert calls == [6, 6]
+    assert calls == [6, 6] and len(evaluator.feature_cache) == 2
+    # the evaluation's features end with its pass; metrics of no evaluator keep none
+    evaluator.feature_cache.clear()
+    kid.forward_inception(batch)
+    assert calls == [6, 6, 6]
+    alone = METRICS.build(dict(type='FrameFID', fake_nums=4, feature_extractor=dict(
+        EXTRACTOR, seed=7)))
+    alone.forward_inception(batch)
+    alone.forward_inception(batch)
+    assert calls == [6, 6, 6, 6, 6] and alone.feature_cache is None
 
 
 def test_roughness_scores_noise_far_above_smooth_images(handco_root):

@@ -8,8 +8,8 @@ import vidreg_mm  # noqa: F401
 
 SMALL_UNET = dict(type='DenoisingUnet', image_size=16, base_channels=16,
                   resblocks_per_downsample=1, channels_cfg=[1, 2], attention_res=[],
-                  num_timesteps=1000, norm_cfg=dict(type='GN', num_groups=8),
-                  output_cfg=dict(mean='eps', var='fixed'))
+                  norm_cfg=dict(type='GN', num_groups=8),
+                  output_cfg=dict(var='fixed'))
 SMALL_UNET2D = dict(type='UNet2DModel', sample_size=16, in_channels=3, out_channels=3,
                     block_out_channels=(16, 32), layers_per_block=1,
                     down_block_types=('DownBlock2D', 'DownBlock2D'),
@@ -107,7 +107,7 @@ def test_overfit_a_fixed_batch():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(60):
-        terms = model.loss(model.denoise, data['inputs'], model.scheduler,
+        terms = model.loss(model.denoise, data['inputs'], model.objective,
                            generator=torch.Generator().manual_seed(0))
         total = terms['loss_simple'] + terms['loss_temporal']
         opt.zero_grad()
@@ -122,9 +122,9 @@ def test_one_scheduler_owns_the_schedule_and_the_prediction_type_of_training_and
     model = build(diffusion_scheduler=dict(type='DDPMScheduler', num_train_timesteps=500,
                                            beta_schedule='scaled_linear',
                                            prediction_type='v_prediction'))
-    assert model.prediction_type == 'v_prediction'
+    assert model.objective.prediction_type == 'v_prediction'
     for name in ('ddpm', 'ddim'):
-        sampler = model.build_sampler(name)
+        sampler = model.objective.sampler_scheduler(name)
         assert type(sampler).__name__ == {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}[name]
         assert sampler.config.prediction_type == 'v_prediction'
         assert torch.equal(sampler.alphas_cumprod, model.scheduler.alphas_cumprod)
@@ -136,7 +136,7 @@ def test_one_scheduler_owns_the_schedule_and_the_prediction_type_of_training_and
         seen['t'] = t
         return torch.zeros_like(x_t)
     x0 = torch.zeros(8, 2, 3, 16, 16)
-    terms = model.loss(net, x0, model.scheduler, generator=torch.Generator().manual_seed(0))
+    terms = model.loss(net, x0, model.objective, generator=torch.Generator().manual_seed(0))
     a = model.scheduler.alphas_cumprod[seen['t']]
     assert seen['t'].max() < 500
     assert float(terms['loss_simple']) == pytest.approx(float(a.mean()), rel=0.05)
@@ -156,7 +156,7 @@ def test_bad_model_config_names_the_key(kwargs, match):
 
 
 def test_learned_variance_denoiser_is_a_clear_error():
-    model = build(dict(SMALL_UNET, output_cfg=dict(mean='eps', var='learned_range')))
+    model = build(dict(SMALL_UNET, output_cfg=dict(var='learned_range')))
     with pytest.raises(ValueError, match=r"returned \(1, 6, 16, 16\) .*var='fixed'"):
         model.denoise(torch.zeros(1, 3, 16, 16), torch.zeros(1, dtype=torch.long))
 

@@ -11,7 +11,7 @@ from vidreg_mm.evaluation import HandPoseRegressor, PoseRegressorFeatures
 from vidreg_mm.evaluation.pose import load_pose_regressor, save_pose_regressor
 
 from .conftest import ROOT, TINY
-from benchmarks import pose_diversity
+from benchmarks import pose_diversity, pose_regressor
 
 
 def test_poses_of_every_frame_in_range_smooth_and_seeded():
@@ -101,7 +101,7 @@ def test_benchmark_trains_a_regressor_that_fits_and_reports_val_accuracy(handco_
                                       '--epochs', '12', '--batch-size', '12',
                                       '--work-dir', str(tmp_path)])
     path = str(tmp_path / 'reg.pth')
-    report = pose_diversity.train_regressor(args, config, dict(TINY), path)
+    report = pose_regressor.train_regressor(args, config, dict(TINY), path)
     assert report['trained_on'][1].startswith('12 frames of 4 hands drawn by the generator')
     assert report['targets'] == list(CURL_NAMES)
     losses = [h['train_loss'] for h in report['history']]
@@ -116,14 +116,14 @@ def test_benchmark_trains_a_regressor_that_fits_and_reports_val_accuracy(handco_
     assert ckpt['report']['val_accuracy'] == val and ckpt['angle_names'] == list(CURL_NAMES)
     assert model.head.out_features == 5
     # a second call finds the file and does not retrain
-    assert pose_diversity.train_regressor(args, config, dict(TINY), path) == ckpt['report']
+    assert pose_regressor.train_regressor(args, config, dict(TINY), path) == ckpt['report']
 
 
 def test_r2_and_mae_closed_form():
     true = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]])
-    r2, mae = pose_diversity.r2_and_mae(true.clone(), true)
+    r2, mae = pose_regressor.r2_and_mae(true.clone(), true)
     assert r2 == [1.0, 1.0] and mae == [0.0, 0.0]
-    r2, mae = pose_diversity.r2_and_mae(true.mean(0).expand(3, 2), true)
+    r2, mae = pose_regressor.r2_and_mae(true.mean(0).expand(3, 2), true)
     assert r2 == pytest.approx([0.0, 0.0]) and mae == pytest.approx([4 / 3, 4 / 3])
 
 
@@ -164,7 +164,7 @@ def test_reference_scores_rank_noise_far_below_real_frames(handco_root, tmp_path
     config.data_root = handco_root
     args = pose_diversity.parse_args(['--extra-sequences', '4', '--frames-per-sequence', '3',
                                       '--epochs', '12', '--batch-size', '12'])
-    pose_diversity.train_regressor(args, config, dict(TINY), str(tmp_path / 'reg.pth'))
+    pose_regressor.train_regressor(args, config, dict(TINY), str(tmp_path / 'reg.pth'))
     scores = pose_diversity.reference_scores(config, dict(TINY), str(tmp_path / 'reg.pth'),
                                              ['curl_thumb', 'curl_index'], 16)
     real, noise = scores['real_training_frames'], scores['uniform_noise']

@@ -125,3 +125,55 @@ def test_a_config_changes_one_hook_or_metric_by_name():
         for split in ('train', 'val', 'test'):
             resize = cfg[f'{split}_dataloader'].dataset.pipeline[1]
             assert resize.scale == (size, size) == (cfg.resolution, ) * 2, (name, split)
+
+
+def test_the_mmengine_internals_we_use_exist_in_the_pinned_version(tmp_path):
+    """vidreg_mm.engine.mmengine_compat against the installed MMEngine: a runner's load_from
+    and resume, the local checkpoint loader, the accumulation counter, the file backend."""
+    import mmengine
+    import torch
+    from mmengine.fileio import get_file_backend
+    from mmengine.model import BaseModel, MMDistributedDataParallel
+    from mmengine.optim import OptimWrapper
+    from mmengine.runner import Runner
+
+    from vidreg_mm.engine import AtomicLocalBackend
+    from vidreg_mm.engine.mmengine_compat import (advance_accumulation_window,
+                                                  local_checkpoint_loader, runner_load_from,
+                                                  runner_resumes, unwrap_model)
+    assert mmengine.__version__ == '0.10.7'  # what these accessors were written against
+
+    class Tiny(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, *args, **kwargs):
+            return {}
+    model = Tiny()
+    runner = Runner(model=model, work_dir=str(tmp_path), load_from='x.pth', resume=True,
+                    default_scope='mmagic')
+    assert runner_load_from(runner) == 'x.pth' and runner_resumes(runner)
+    assert unwrap_model(runner) is model and unwrap_model(model) is model
+    assert MMDistributedDataParallel.__name__ in mmengine.model.wrappers.__all__
+    assert callable(local_checkpoint_loader())
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), accumulative_counts=2)
+    before = wrapper._inner_count
+    advance_accumulation_window(wrapper)
+    assert wrapper._inner_count == before + 1
+    backend = get_file_backend(str(tmp_path), backend_args=dict(backend='atomic_local'))
+    assert isinstance(backend, AtomicLocalBackend)
+
+
+def test_importing_the_package_is_quiet_about_diffusers_and_leaves_the_warning_filters():
+    code = textwrap.dedent("""
+        import warnings
+        before = list(warnings.filters)
+        import vidreg_mm
+        print(warnings.filters == before)
+    """)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ['True']
+    assert '_register_pytree_node' not in proc.stderr

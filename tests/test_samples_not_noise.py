@@ -10,8 +10,8 @@ from .conftest import ROOT
 
 TINY_UNET = dict(type='DenoisingUnet', image_size=16, base_channels=16,
                  resblocks_per_downsample=1, channels_cfg=[1, 2], attention_res=[],
-                 num_timesteps=50, norm_cfg=dict(type='GN', num_groups=8),
-                 output_cfg=dict(mean='eps', var='fixed'))
+                 norm_cfg=dict(type='GN', num_groups=8),
+                 output_cfg=dict(var='fixed'))
 
 
 def test_ddpm_sampling_is_the_textbook_ancestral_sampler():

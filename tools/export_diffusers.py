@@ -25,12 +25,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import warnings
-
-# diffusers 0.24 calls a torch function deprecated since torch 2.2, once per process and
-# import: the warning says nothing about the run (filtered by its message and module only)
-warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
-                        'deprecated', FutureWarning, 'diffusers')
 
 import vidreg_mm  # noqa: F401  registers the modules
 from vidreg_mm.inference import (ExportError, add_checkpoint_arguments, export_diffusers,

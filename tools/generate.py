@@ -14,12 +14,6 @@ import json
 import os
 import os.path as osp
 import sys
-import warnings
-
-# diffusers 0.24 calls a torch function deprecated since torch 2.2, once per process and
-# import: the warning says nothing about the run (filtered by its message and module only)
-warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
-                        'deprecated', FutureWarning, 'diffusers')
 
 import cv2
 import torch

@@ -11,14 +11,8 @@ latents) and ``fit.json`` with the reconstruction PSNR on train and val frames.
 """
 import argparse
 import json
-import os
 import os.path as osp
-import shutil
 import sys
-import warnings
-
-warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
-                        'deprecated', FutureWarning, 'diffusers')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
@@ -50,16 +44,7 @@ def main(argv=None):
                          'with model.autoencoder.train_if_missing: nothing to fit')
     if osp.exists(folder) and not args.overwrite:
         raise SystemExit(f'error: {folder} exists (pass --overwrite to fit it again)')
-    if osp.exists(folder):  # the old autoencoder stays until the new one is complete
-        fresh, old = folder.rstrip('/') + '.new', folder.rstrip('/') + '.old'
-        shutil.rmtree(fresh, ignore_errors=True)
-        ensure_autoencoder(fresh, **fit.to_dict())
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(folder, old)
-        os.rename(fresh, folder)
-        shutil.rmtree(old)
-    else:
-        ensure_autoencoder(folder, **fit.to_dict())
+    ensure_autoencoder(folder, replace=args.overwrite, **fit.to_dict())
     with open(osp.join(folder, REPORT)) as f:
         report = json.load(f)
     print(json.dumps(report, indent=2))

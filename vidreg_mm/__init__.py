@@ -4,5 +4,13 @@ Importing the package registers its modules into MMagic's registries (scope ``mm
 so configs use them with ``default_scope = 'mmagic'`` and
 ``custom_imports = dict(imports=['vidreg_mm'], allow_failed_imports=False)``.
 """
-from . import datasets, engine, evaluation, models  # noqa: F401  registers the modules
+import warnings
+
+# diffusers 0.24 (MMagic 1.2's) calls a torch function deprecated since torch 2.2 when it is
+# imported: the warning says nothing about a run. Silenced for this import only (the
+# process's warning filters are as they were afterwards).
+with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', r'`torch\.utils\._pytree\._register_pytree_node` is '
+                            'deprecated', FutureWarning, 'diffusers')
+    from . import datasets, engine, evaluation, models  # noqa: F401  registers the modules
 from .version import __version__  # noqa: F401

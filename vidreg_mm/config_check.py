@@ -16,6 +16,14 @@ class ConfigError(ValueError):
 MAX_BATCH_SIZE = 65536
 
 
+def _loss_default(key: str):
+    """A TemporalRegLoss option's default (the class owns it)."""
+    import inspect
+
+    from .models import TemporalRegLoss
+    return inspect.signature(TemporalRegLoss).parameters[key].default
+
+
 def _downsamplings(unet: dict) -> Optional[Tuple[str, object, int]]:
     """(key of the size, size, number of 2x downsamplings) of a known denoiser, or None."""
     kind = unet.get('type')
@@ -101,7 +109,7 @@ def check_config(cfg, splits=('train', 'val')) -> None:
             errors.append(f'{split}_dataloader.batch_size={size!r}: must be an integer in '
                           f'[1, {MAX_BATCH_SIZE}] (samples per process and step)')
     if 'train' in splits:
-        lam = (model.get('loss') or {}).get('lambda_reg', 1.0)
+        lam = (model.get('loss') or {}).get('lambda_reg', _loss_default('lambda_reg'))
         dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
         if dataset.get('pair_mode', True) is False and isinstance(lam, (int, float)) and lam > 0:
             errors.append(f'model.loss.lambda_reg={lam!r} with train_dataloader.dataset.'

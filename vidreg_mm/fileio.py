@@ -1,30 +1,95 @@
-"""Folders that are made once and then only read (the synthetic data, a fitted autoencoder)."""
+"""Files and folders written whole or not at all: the one helper for write-then-rename.
+
+Every file the project writes for later reading (checkpoints, FID statistics, the latent
+cache, shot cuts, the pose regressor, the synthetic data's index) goes through
+:func:`atomic_open` or :func:`atomic_write`: the bytes go to a hidden temporary file of a
+unique name in the same folder, which is renamed over the target when complete (atomic on
+POSIX), so a reader, a crashed writer or two concurrent writers never see a partial file.
+Folders (datasets, a fitted autoencoder) go through :func:`write_folder`.
+"""
+import contextlib
 import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Callable
+from typing import Callable, Optional
 
 
-def make_folder_once(path: str, make: Callable[[str], None], complete: str) -> bool:
-    """Run ``make(tmp)`` into a temporary sibling folder of ``path`` and rename it into place,
-    unless ``path`` exists (it is never touched then). A crashed or concurrent making (several
-    ranks) never leaves a half-written folder: the first rename wins, the others discard
-    their copy once ``path/complete`` exists. Returns whether this call made the folder."""
-    if osp.exists(path):
+def _fsync_folder(folder: str) -> None:
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = 'wb', fsync: bool = False):
+    """A file object for writing ``path`` whole or not at all (see the module docstring):
+    renamed into place when the ``with`` block ends, removed if it raises. ``fsync``: flush
+    the file and the rename to disk (checkpoints)."""
+    if mode not in ('w', 'wb'):
+        raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    if fsync:
+        _fsync_folder(folder)
+
+
+def atomic_write(path: str, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that ``path`` never holds a partial file."""
+    with atomic_open(path, 'wb', fsync=fsync) as f:
+        f.write(data)
+
+
+def write_folder(path: str, make: Callable[[str], None], complete: Optional[str] = None,
+                 replace: bool = False) -> bool:
+    """Run ``make(tmp)`` into a temporary sibling folder of ``path`` and rename it into place.
+
+    Without ``replace``, an existing ``path`` is never touched (returns False). A crashed or
+    concurrent making (several ranks) never leaves a half-written folder: the first rename
+    wins, and the others discard their copy once ``path/complete`` exists (without
+    ``complete``, losing the race is an error). With ``replace``, the old folder stays in
+    place until the new one is complete. Returns whether this call wrote the folder."""
+    if osp.exists(path) and not replace:
         return False
-    parent = osp.dirname(osp.abspath(path))
+    path = osp.abspath(path)
+    parent = osp.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(path))}-', dir=parent)
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(path)}-', dir=parent)
+    old = None
     try:
         make(tmp)
+        if replace and osp.exists(path):
+            old = tempfile.mkdtemp(prefix=f'.{osp.basename(path)}-old-', dir=parent)
+            os.rename(path, osp.join(old, 'folder'))
+            try:
+                os.rename(tmp, path)
+            except BaseException:
+                os.rename(osp.join(old, 'folder'), path)  # the old folder back in place
+                raise
+            return True
         try:
             os.rename(tmp, path)
         except OSError:
-            if not osp.isfile(osp.join(path, complete)):
+            if complete is None or not osp.isfile(osp.join(path, complete)):
                 raise
             return False
     finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, old):
+            if leftover and osp.exists(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
     return True

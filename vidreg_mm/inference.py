@@ -80,11 +80,12 @@ def diffusers_pipeline(model):
     generator, so DDIM, deterministic, is the sampler it reproduces). Raises
     :class:`ExportError` for what the pipelines cannot hold."""
     from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, LDMPipeline, UNet2DModel
-    if getattr(model, 'is_flow', False):
+    if not isinstance(model.scheduler, DDPMScheduler):
         raise ExportError(
-            f'the model trains with flow matching ({type(model.scheduler).__name__}); '
-            'diffusers 0.24, the version MMagic 1.2 runs with, has no flow-matching scheduler '
-            'for its unconditional pipelines, so only DDPM-objective models export')
+            f'model.diffusion_scheduler is {type(model.scheduler).__name__}; the pipelines '
+            'are written with a DDPMScheduler, so only DDPM-objective models export (for '
+            'flow matching, diffusers 0.24, the version MMagic 1.2 runs with, has no '
+            'flow-matching scheduler for its unconditional pipelines)')
     inner = getattr(model.unet, 'model', model.unet)  # MMagic's wrapper holds the diffusers model
     if not isinstance(inner, UNet2DModel):
         raise ExportError(
@@ -93,9 +94,6 @@ def diffusers_pipeline(model):
             "model.unet=dict(type='UNet2DModel', ...) (configs/"
             'synthetic_hands_unet2d_temporal_cpu.py) to export; MMagic\'s DenoisingUnet '
             'checkpoints sample with tools/generate.py')
-    if not isinstance(model.scheduler, DDPMScheduler):
-        raise ExportError(f'model.diffusion_scheduler is {type(model.scheduler).__name__}; '
-                          'the pipelines are written with a DDPMScheduler')
     if getattr(model, 'latent', None) is not None:
         return LDMPipeline(vqvae=model.latent.vae, unet=inner,
                            scheduler=DDIMScheduler.from_config(model.scheduler.config))

@@ -28,6 +28,26 @@ def parse_run_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Names
     return args
 
 
+def frames_per_sample(dataset: dict) -> int:
+    """Frames in one sample of a dataset config: ``num_frames`` of a clip, 1 with
+    ``pair_mode=False``; unset keys take :class:`VideoFramePairDataset`'s defaults."""
+    import inspect
+
+    from .datasets import VideoFramePairDataset
+    defaults = {k: p.default for k, p in
+                inspect.signature(VideoFramePairDataset).parameters.items()}
+    if not dataset.get('pair_mode', defaults['pair_mode']):
+        return 1
+    return int(dataset.get('num_frames', defaults['num_frames']))
+
+
+def frames_per_step(cfg: Config) -> int:
+    """Frames one training step of a config sees on each process (batch size x frames per
+    sample): what the recipes compare at equal cost."""
+    loader = cfg.train_dataloader
+    return loader.batch_size * frames_per_sample(loader.dataset)
+
+
 #: the dataloaders that the one key ``data_root`` retargets
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 

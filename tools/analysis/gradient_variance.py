@@ -21,6 +21,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import vidreg_mm  # noqa: F401  registers the modules
 from vidreg_mm.engine import gradient_variance, model_loss
+from vidreg_mm.run_config import frames_per_step
 
 
 def parse_args(argv=None):
@@ -34,11 +35,6 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='overrides applied to both configs')
     return p.parse_args(argv)
-
-
-def frames_per_batch(cfg) -> int:
-    loader = cfg.train_dataloader
-    return loader.batch_size * (2 if loader.dataset.get('pair_mode', True) else 1)
 
 
 def measure(cfg, args) -> dict:
@@ -65,10 +61,10 @@ def main(argv=None):
         cfgs[name] = Config.fromfile(path)
         cfgs[name].merge_from_dict(args.cfg_options)
     init_default_scope(cfgs['temporal'].get('default_scope', 'mmagic'))
-    frames = {name: frames_per_batch(cfg) for name, cfg in cfgs.items()}
+    frames = {name: frames_per_step(cfg) for name, cfg in cfgs.items()}
     if frames['temporal'] != frames['baseline']:
         raise SystemExit(f'error: frames per batch differ ({frames}); compare at equal frames '
-                         '(pairs x 2 = single frames), e.g. with --cfg-options')
+                         '(clips x frames per clip = single frames), e.g. with --cfg-options')
     results = {name: measure(cfg, args) for name, cfg in cfgs.items()}
     ratio = results['temporal']['grad_variance'] / results['baseline']['grad_variance']
     report = dict(temporal_config=args.temporal_config, baseline_config=args.baseline_config,

@@ -22,7 +22,6 @@ versions for the same seed.
 import argparse
 import os
 import os.path as osp
-import shutil
 import sys
 import time
 
@@ -144,13 +143,11 @@ def main(argv=None):
         sys.exit(f'error: {out_dir} already exists; choose a new folder')
     start = time.time()
     # written next to its place and renamed into it: an interrupted run leaves no half dataset
-    partial = f'{out_dir}.partial-{os.getpid()}'
-    try:
-        counts = write_clips(partial, args.clips_per_photo, args.val_clips, args.clip_length,
-                             args.size, args.seed, shots=args.shots, fmt=args.format)
-        os.rename(partial, out_dir)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    from vidreg_mm.fileio import write_folder
+    counts = {}
+    write_folder(out_dir, lambda tmp: counts.update(write_clips(
+        tmp, args.clips_per_photo, args.val_clips, args.clip_length, args.size, args.seed,
+        shots=args.shots, fmt=args.format)))
     print(f"wrote {counts['train']['clips']} train clips ({counts['train']['frames']} frames) "
           f"and {counts['val']['clips']} val clips ({counts['val']['frames']} frames) of "
           f'{len(PHOTOS)} photographs, {args.size} px'

@@ -1,5 +1,7 @@
-from .clip_sources import detect_source, scan_frame_folders, scan_handco, scan_videos
-from .frame_pair_dataset import VideoFramePairDataset, check_offset_range
+from .clip_sampling import SampleClipFrames, check_offset_range
+from .clip_sources import detect_source, scan_frame_folders, scan_videos
+from .frame_pair_dataset import VideoFramePairDataset
+from .handco import scan_handco
 from .loading import (BrokenFrameError, LoadClipFrames, UnsupportedFrameError, open_video,
                       write_video)
 from .synthetic_hands import (CURL_NAMES, POSE_NAMES, SyntheticHandsConfig, ensure_synthetic_hands,
@@ -9,7 +11,8 @@ from .transforms import (PackFrames, PairedCenterCropLongEdge, PairedColorJitter
                          PairedRandomResizedCrop)
 
 __all__ = [
-    'VideoFramePairDataset', 'check_offset_range', 'LoadClipFrames', 'BrokenFrameError',
+    'VideoFramePairDataset', 'SampleClipFrames', 'check_offset_range', 'LoadClipFrames',
+    'BrokenFrameError',
     'UnsupportedFrameError', 'open_video', 'write_video', 'PackFrames', 'PairedCenterCropLongEdge',
     'PairedColorJitter', 'PairedRandomResizedCrop',
     'SyntheticHandsConfig', 'generate_synthetic_hands', 'ensure_synthetic_hands',

@@ -9,77 +9,13 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from ..registry import mmagic_scope
-from .clip_sources import (SOURCES, SPLITS, ScanReport, detect_source, scan_frame_folders,
-                           scan_handco, scan_videos)
+from .clip_sampling import SampleClipFrames, anchors_of, min_clip_length
+from .clip_sources import SOURCES, SPLITS, detect_source, scan_frame_folders, scan_videos
+from .frame_index import ScanReport
+from .handco import scan_handco
 from .loading import check_video_decoder
 from .shots import check_shot_detection
 from .synthetic_hands import ensure_synthetic_hands
-
-OFFSET_DISTRIBUTIONS = ('uniform', 'triangular')
-
-
-def check_offset_range(offset_range) -> Tuple[int, int]:
-    """Validate ``offset_range`` = (d_min, d_max): integers, d_min <= d_max, not only 0."""
-    try:
-        d_min, d_max = (int(v) for v in offset_range)
-        if (d_min, d_max) != tuple(offset_range):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise ValueError(f'offset_range must be two integers (d_min, d_max), got '
-                         f'{offset_range!r}') from None
-    if d_min > d_max or d_min == d_max == 0:
-        raise ValueError(f'offset_range={offset_range!r} holds no offset: need d_min <= d_max '
-                         f'and a non-zero offset in [d_min, d_max] (d = 0 is never drawn)')
-    return d_min, d_max
-
-
-def num_offsets(offset_range) -> int:
-    """Non-zero offsets in ``offset_range`` (counted, not listed)."""
-    d_min, d_max = offset_range
-    return d_max - d_min + 1 - (1 if d_min <= 0 <= d_max else 0)
-
-
-def check_num_frames(num_frames, offset_range) -> int:
-    """Validate ``num_frames`` (frames per clip sample, >= 2) against ``offset_range``: the
-    T - 1 frames beside the anchor are distinct offsets of the range, so it must hold that
-    many non-zero offsets."""
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 2:
-        raise ValueError(f'num_frames must be an integer >= 2 (frames per clip sample; '
-                         f'pair_mode=False for single frames), got {num_frames!r}')
-    if num_offsets(offset_range) < num_frames - 1:
-        raise ValueError(f'num_frames={num_frames} needs {num_frames - 1} distinct non-zero '
-                         f'offsets beside the anchor, but offset_range={tuple(offset_range)} '
-                         f'holds {num_offsets(offset_range)}: widen offset_range or lower '
-                         'num_frames')
-    return num_frames
-
-
-def partner_bounds(anchor, clip_length, offset_range):
-    """Bounds ``(lo, hi)`` of the offsets ``d`` in ``offset_range`` that keep ``anchor + d``
-    inside a clip of ``clip_length`` frames (elementwise for arrays of anchors).
-
-    The one rule of pairing: the partners of an anchor are the non-zero ``d`` in
-    ``[lo, hi]``, so the anchor has one when ``lo <= hi`` and the range is not ``{0}``.
-    """
-    d_min, d_max = offset_range
-    return np.maximum(d_min, -anchor), np.minimum(d_max, clip_length - 1 - anchor)
-
-
-def anchors_of(clip_length: int, offset_range, num_frames: int = 2) -> np.ndarray:
-    """The frames of a clip that have at least ``num_frames - 1`` partners."""
-    i = np.arange(clip_length)
-    lo, hi = partner_bounds(i, clip_length, offset_range)
-    partners = hi - lo + 1 - ((lo <= 0) & (0 <= hi))
-    return i[partners >= num_frames - 1]
-
-
-def min_clip_length(offset_range, num_frames: int = 2) -> int:
-    """Fewest frames a clip needs to hold a sample of ``num_frames`` frames (closed form):
-    ``num_frames`` when the range holds 0 (a window of T frames around the anchor), else the
-    smallest |d| allowed + T - 1 (the anchor at one end, the partners at the nearest
-    offsets)."""
-    d_min, d_max = offset_range
-    return num_frames - 1 + (1 if d_min <= 0 <= d_max else min(abs(d_min), abs(d_max)))
 
 
 @DATASETS.register_module()
@@ -87,18 +23,13 @@ class VideoFramePairDataset(BaseDataset):
     """Frames of video clips, drawn as pairs ``(i, i + d)`` of one clip, clips of T frames,
     or single frames.
 
-    One item per *anchor* frame (a frame that has at least ``num_frames - 1`` partners). In
-    pair mode the offset d is drawn from ``offset_range`` (d = 0 never; only offsets that stay
-    inside the clip, so never across clip or camera boundaries) with
-    ``offset_distribution``. With ``num_frames`` T >= 3 the T - 1 offsets are drawn the same
-    way without replacement (all frames distinct, each within ``offset_range`` of the anchor)
-    and the T frames are put in time order, so that consecutive frames of a sample are
-    temporal neighbours (a pair keeps the order anchor, partner; the regulariser's squared
-    difference does not depend on it). In single mode (``pair_mode=False``, the baseline) the
-    same frames are drawn and one of them kept at random, so both modes see exactly the same
-    distribution of frames. Draws use
-    ``np.random`` (MMEngine seeds it per rank and worker); in ``test_mode`` they are a fixed
-    function of the index.
+    An index of *anchor* frames (frames that have at least ``num_frames - 1`` partners in
+    ``offset_range``) with their clip: item ``k`` is anchor ``k``'s clip and frame. The first
+    transform of the pipeline, :class:`~.SampleClipFrames` (built from the dataset's
+    ``num_frames``, ``offset_range``, ``offset_distribution`` and ``pair_mode``), draws its
+    partners; in ``test_mode`` the draw is a fixed function of the index. In single mode
+    (``pair_mode=False``, the baseline) the same frames are drawn and one of them kept, so
+    both modes see the same distribution of frames.
 
     Sources, detected from ``data_root`` unless ``source`` says:
       - ``handco``: ``<image_dir>/%04d/cam%d/%08d.jpg`` with ``meta.json`` (split by is_train);
@@ -167,16 +98,15 @@ class VideoFramePairDataset(BaseDataset):
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         if source not in SOURCES:
             raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
-        if offset_distribution not in OFFSET_DISTRIBUTIONS:
-            raise ValueError(f'offset_distribution must be one of {OFFSET_DISTRIBUTIONS}, '
-                             f'got {offset_distribution!r}')
         if on_broken not in ('skip', 'error'):
             raise ValueError(f"on_broken must be 'skip' or 'error', got {on_broken!r}")
         if not data_root:
             raise ValueError('data_root is not set')
-        self.split, self.source, self.pair_mode = split, source, bool(pair_mode)
-        self.offset_range = check_offset_range(offset_range)
-        self.num_frames = check_num_frames(num_frames, self.offset_range)
+        self.split, self.source = split, source
+        self.clip_sampler = SampleClipFrames(num_frames, offset_range, offset_distribution,
+                                             pair_mode)
+        self.pair_mode, self.num_frames = self.clip_sampler.pair_mode, self.clip_sampler.num_frames
+        self.offset_range = self.clip_sampler.offset_range
         self.offset_distribution = offset_distribution
         self.image_dir, self.cameras, self.split_file = image_dir, cameras, split_file
         self.on_broken = on_broken
@@ -187,7 +117,8 @@ class VideoFramePairDataset(BaseDataset):
         self.num_short_clips = 0
         self.num_unreadable = 0
         with mmagic_scope():  # the pipeline's transforms are MMagic's and ours
-            super().__init__(data_root=data_root, pipeline=list(pipeline), test_mode=test_mode,
+            super().__init__(data_root=data_root, pipeline=[self.clip_sampler, *pipeline],
+                             test_mode=test_mode,
                              lazy_init=lazy_init, max_refetch=max_refetch, **kwargs)
 
     # -- index --------------------------------------------------------------------------------
@@ -298,23 +229,15 @@ class VideoFramePairDataset(BaseDataset):
     def num_clips(self) -> int:
         return super().__len__()
 
-    # -- sampling -----------------------------------------------------------------------------
-    def offset_candidates(self, i: int, n: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Offsets allowed for anchor ``i`` of an ``n``-frame clip and their probabilities."""
-        lo, hi = partner_bounds(i, n, self.offset_range)
-        d = np.arange(lo, hi + 1)
-        d = d[d != 0]
-        if self.offset_distribution == 'uniform':
-            w = np.ones(len(d))
-        else:
-            w = (max(map(abs, self.offset_range)) + 1 - np.abs(d)).astype(float)
-        return d, w / w.sum()
-
+    # -- items ---------------------------------------------------------------------------------
     def get_data_info(self, idx: int) -> dict:
-        """The clip of anchor ``idx`` with ``anchor`` (its frame index) added."""
+        """The clip of anchor ``idx`` with ``anchor`` (its frame index) added, and in
+        ``test_mode`` the seed of its draw (``sample_seed``, the index)."""
         info = super().get_data_info(int(self._anchor_clip[idx]))
         info['anchor'] = int(self._anchor_frame[idx])
         info['sample_idx'] = idx
+        if self.test_mode:
+            info['sample_seed'] = idx
         return info
 
     def __getitem__(self, idx: int) -> dict:
@@ -335,25 +258,3 @@ class VideoFramePairDataset(BaseDataset):
                 return data
         raise RuntimeError(f'{self.data_root} (split {self.split!r}): samples {idx} to '
                            f'{idx + skipped} all hold broken frames; see the warnings above')
-
-    def prepare_data(self, idx: int):
-        info = self.get_data_info(idx)
-        rng = np.random.default_rng(idx) if self.test_mode else np.random
-        i = info.pop('anchor')
-        offsets, probs = self.offset_candidates(i, info['clip_length'])
-        if self.num_frames == 2:
-            d = int(rng.choice(offsets, p=probs))
-            frames, span = [i, i + d], d
-        else:  # T - 1 distinct partners, the T frames in time order
-            ds = rng.choice(offsets, size=self.num_frames - 1, replace=False, p=probs)
-            frames = sorted([i] + [i + int(d) for d in ds])
-            span = frames[-1] - frames[0]
-        if self.pair_mode:
-            info['frame_inds'], info['offset'] = frames, span
-        elif self.num_frames == 2:
-            info['frame_inds'], info['offset'] = [i if rng.random() < 0.5 else i + d], 0
-        else:
-            info['frame_inds'], info['offset'] = [frames[int(rng.random() * len(frames))]], 0
-        if 'frame_ids' in info:  # image sources: the frames' ids from their file names
-            info['frame_ids'] = [info['frame_ids'][k] for k in info['frame_inds']]
-        return self.pipeline(info)

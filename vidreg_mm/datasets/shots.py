@@ -24,6 +24,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..fileio import atomic_open
+
 DEFAULT_CACHE_DIR = osp.join(osp.expanduser('~'), '.cache', 'vidreg-mm', 'shots')
 
 
@@ -114,9 +116,6 @@ def video_cuts(path: str, reader, opts: dict) -> List[int]:
         with open(cache) as f:
             return json.load(f)['cuts']
     cuts = detect_cuts(reader, opts)
-    os.makedirs(osp.dirname(cache), exist_ok=True)
-    tmp = f'{cache}.{os.getpid()}.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_open(cache, 'w') as f:
         json.dump(dict(video=osp.abspath(path), frames=len(reader), cuts=cuts), f)
-    os.replace(tmp, cache)
     return cuts

@@ -20,7 +20,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from ..fileio import make_folder_once
+from ..fileio import atomic_open, write_folder
 
 META_KEYS = ('is_train', 'subject_id', 'is_valid', 'object_id', 'has_fit')
 
@@ -277,10 +277,8 @@ def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
         meta['object_id'].append([seq.object_id] * n)
         meta['has_fit'].append([False] * n)
     # meta.json last: its presence marks a complete dataset.
-    tmp = osp.join(out_dir, 'meta.json.tmp')
-    with open(tmp, 'w') as f:
+    with atomic_open(osp.join(out_dir, 'meta.json'), 'w') as f:
         json.dump(meta, f)
-    os.replace(tmp, osp.join(out_dir, 'meta.json'))
     return out_dir, meta
 
 
@@ -292,6 +290,6 @@ def ensure_synthetic_hands(data_root: str, **options) -> str:
     the first rename wins, the others discard their copy. An existing ``data_root`` is never
     touched, so pointing a config at real data cannot overwrite it.
     """
-    make_folder_once(data_root, lambda tmp: generate_synthetic_hands(tmp, **options),
+    write_folder(data_root, lambda tmp: generate_synthetic_hands(tmp, **options),
                      'meta.json')
     return data_root

@@ -18,17 +18,18 @@
 """
 import contextlib
 import glob
-import os
 import os.path as osp
 import re
-import tempfile
 from importlib import import_module
 from typing import Optional, Sequence, Tuple
 
 import torch
-from mmengine.fileio import LocalBackend, register_backend
+from mmengine.fileio import LocalBackend
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
+
+from ..fileio import atomic_write
+from .mmengine_compat import local_checkpoint_loader, register_atomic_backend
 
 #: what --resume needs in a checkpoint (MMEngine's Runner.save_checkpoint writes them)
 TRAINING_KEYS = ('meta', 'state_dict', 'optimizer', 'message_hub')
@@ -36,29 +37,6 @@ TRAINING_KEYS = ('meta', 'state_dict', 'optimizer', 'message_hub')
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be used; the message names the file."""
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` never holds a partial file."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 class AtomicLocalBackend(LocalBackend):
@@ -71,7 +49,7 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write(str(filepath), obj.encode(encoding))
 
 
-register_backend('atomic_local', AtomicLocalBackend, force=True)
+register_atomic_backend(AtomicLocalBackend)
 
 
 def resolve_globals(names: Sequence[str]) -> list:
@@ -135,7 +113,7 @@ def _unsafe_globals(filename: str) -> list:
 def weights_only_loading(safe_globals: Sequence[str] = ()):
     """Within the block, MMEngine loads local checkpoints with :func:`load_local_checkpoint`
     (its loader of local paths is restored afterwards)."""
-    previous = CheckpointLoader._schemes.get('')
+    previous = local_checkpoint_loader()
     CheckpointLoader.register_scheme(
         prefixes='', force=True,
         loader=lambda filename, map_location=None: load_local_checkpoint(

@@ -44,11 +44,12 @@ def noise_to_signal(grad_variance: float, grad_sq_norm: float,
 
 
 def model_loss(model) -> Callable[[dict], Tensor]:
-    """The training loss of an MMEngine model for one data batch (as its train_step sums it)."""
+    """The training loss of an MMEngine model for one data batch: its ``train_step``'s
+    (preprocess, ``forward(mode='loss')``, ``parse_losses``) without the update."""
 
     def loss_fn(batch):
         data = model.data_preprocessor(batch, True)
-        losses = model(**data, mode='loss')
-        return sum(v for k, v in losses.items() if 'loss' in k)
+        loss, _ = model.parse_losses(model(**data, mode='loss'))
+        return loss
 
     return loss_fn

@@ -5,6 +5,8 @@ from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import distributed as dist
 
+from .mmengine_compat import advance_accumulation_window
+
 NONFINITE_LOSS_ACTIONS = ('stop', 'skip')
 #: the AMP variant of each wrapper type, for ``tools/train.py --amp``
 AMP_WRAPPERS = {'OptimWrapper': 'AmpOptimWrapper',
@@ -47,7 +49,7 @@ class FiniteLossMixin:
                 return super().update_params(loss, step_kwargs, zero_kwargs)
         else:
             self._skip(loss)
-        self._inner_count += 1  # the window's position moves on; nothing is accumulated
+        advance_accumulation_window(self)  # nothing is accumulated
         if self.should_update():
             self.zero_grad(**(zero_kwargs or {}))
             self._window_skipped = False

@@ -2,6 +2,8 @@
 from mmagic.evaluation import Evaluator
 from mmagic.registry import EVALUATORS
 
+from .metrics.frame_fid import FeatureCache
+
 
 @EVALUATORS.register_module()
 class NamedMetricsEvaluator(Evaluator):
@@ -14,9 +16,23 @@ class NamedMetricsEvaluator(Evaluator):
     ``--cfg-options val_evaluator.metrics.fid_val.fake_nums=5000`` change one metric without
     restating the others. Entries set to None are left out; metrics run in the order given.
     A list of metrics works as in MMagic.
+
+    The evaluator owns the features of its pass (:class:`FeatureCache`): the metrics that
+    extract features share them while the pass runs, and they are dropped when it ends
+    (``evaluate``).
     """
 
     def __init__(self, metrics):
         if isinstance(metrics, dict) and 'type' not in metrics:
             metrics = [m for m in metrics.values() if m is not None]
         super().__init__(metrics)
+        self.feature_cache = FeatureCache()
+        for metric in self.metrics or ():
+            if hasattr(metric, 'feature_cache'):
+                metric.feature_cache = self.feature_cache
+
+    def evaluate(self) -> dict:
+        try:
+            return super().evaluate()
+        finally:
+            self.feature_cache.clear()

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from mmagic.registry import MODELS
 from torch import Tensor, nn
 
+from ..images import to_unit_range
+
 
 @MODELS.register_module()
 class RandomConvFeatures(nn.Module):
@@ -57,11 +59,7 @@ class RandomConvFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
-        x = images.float() / 127.5 - 1
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode='bilinear',
-                              align_corners=False, antialias=True)
-        h = self.net(x).flatten(2)
+        h = self.net(to_unit_range(images, self.input_size)).flatten(2)
         return torch.cat([h.mean(-1), h.std(-1)], dim=1)
 
 

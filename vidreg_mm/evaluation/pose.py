@@ -8,14 +8,15 @@ activations (``output='features'``: Frechet distance, KID) and its predicted ang
 (``output='angles'``: precision, recall and coverage in joint-angle space).
 ``benchmarks/pose_diversity.py`` trains one and scores the recipes with it.
 """
-import os
 import os.path as osp
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from mmagic.registry import MODELS
 from torch import Tensor, nn
+
+from ..fileio import atomic_open
+from ..images import to_unit_range
 
 
 class HandPoseRegressor(nn.Module):
@@ -44,11 +45,7 @@ class HandPoseRegressor(nn.Module):
         self.head = nn.Linear(feature_dim, num_angles)
 
     def features(self, images: Tensor) -> Tensor:
-        x = images.float() / 127.5 - 1
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode='bilinear',
-                              align_corners=False, antialias=True)
-        return self.feature(self.trunk(x))
+        return self.feature(self.trunk(to_unit_range(images, self.input_size)))
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.features(images))
@@ -58,11 +55,10 @@ def save_pose_regressor(path: str, model: HandPoseRegressor, arch: dict, angle_n
                         mean: Tensor, std: Tensor, report: dict) -> None:
     """Write the regressor with what loading it needs (architecture, angle names, the
     standardisation of the targets) and its accuracy report; atomically."""
-    tmp = f'{path}.tmp'
-    torch.save(dict(state_dict=model.state_dict(), arch=dict(arch),
-                    angle_names=list(angle_names), mean=mean.cpu(), std=std.cpu(),
-                    report=report), tmp)
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        torch.save(dict(state_dict=model.state_dict(), arch=dict(arch),
+                        angle_names=list(angle_names), mean=mean.cpu(), std=std.cpu(),
+                        report=report), f)
 
 
 def load_pose_regressor(path: str):

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..fileio import make_folder_once
+from ..fileio import write_folder
+from ..images import to_unit_range
 from ..registry import mmagic_scope
 
 #: what the fit writes next to the weights
@@ -54,10 +55,6 @@ def load_frames(dataset: dict, max_frames: int, seed: int) -> Tensor:
     return torch.cat(frames)[:max_frames]
 
 
-def to_model(frames: Tensor) -> Tensor:
-    return frames.float() / 127.5 - 1
-
-
 #: the six orders of the RGB channels
 CHANNEL_ORDERS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
 
@@ -79,7 +76,7 @@ def reconstruction_psnr(vae, frames: Tensor, batch_size: int = 64) -> float:
     """PSNR (dB, 0..255 frames) of the decoded posterior means of uint8 frames."""
     sq, n = 0.0, 0
     for start in range(0, len(frames), batch_size):
-        x = to_model(frames[start:start + batch_size])
+        x = to_unit_range(frames[start:start + batch_size])
         recon = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
         sq += float(((recon - x) * 127.5).pow(2).sum())
         n += x.numel()
@@ -90,7 +87,7 @@ def reconstruction_psnr(vae, frames: Tensor, batch_size: int = 64) -> float:
 def latent_scaling_factor(vae, frames: Tensor, batch_size: int = 64) -> float:
     """1 / the standard deviation of posterior draws of ``frames``: latents of unit
     variance, as the diffusion schedule assumes (latent diffusion's rescaling)."""
-    draws = [vae.encode(to_model(frames[s:s + batch_size])).latent_dist.sample()
+    draws = [vae.encode(to_unit_range(frames[s:s + batch_size])).latent_dist.sample()
              for s in range(0, len(frames), batch_size)]
     return float(1.0 / torch.cat(draws).float().std())
 
@@ -123,7 +120,7 @@ def fit_autoencoder(out: str,
     gen = torch.Generator().manual_seed(seed)
     vae.train()
     for it in range(1, iters + 1):
-        x = to_model(train[torch.randint(len(train), (batch_size, ), generator=gen)])
+        x = to_unit_range(train[torch.randint(len(train), (batch_size, ), generator=gen)])
         if augment_colours:
             x = augment(x, gen)
         posterior = vae.encode(x).latent_dist
@@ -157,14 +154,15 @@ def fit_autoencoder(out: str,
     return report
 
 
-def ensure_autoencoder(path: str, **fit) -> str:
+def ensure_autoencoder(path: str, replace: bool = False, **fit) -> str:
     """Fit the autoencoder into ``path`` (:func:`fit_autoencoder` with ``fit``) unless the
-    folder exists. It is written to a temporary sibling folder renamed into place, so a
-    crashed or concurrent fit (several ranks) never leaves a half-written autoencoder."""
+    folder exists (``replace``: fit it again; the old one stays until the new one is
+    complete). It is written to a temporary sibling folder renamed into place, so a crashed
+    or concurrent fit (several ranks) never leaves a half-written autoencoder."""
     def fit_into(tmp):
         report = fit_autoencoder(tmp, **fit)
         print(f'autoencoder fitted into {path}: reconstruction PSNR {report["psnr_val"]} dB '
               f'(val frames), {report["seconds"]} s', flush=True)
 
-    make_folder_once(path, fit_into, 'config.json')
+    write_folder(path, fit_into, 'config.json', replace=replace)
     return path

@@ -9,6 +9,7 @@ import torch
 from mmagic.registry import MODELS
 from torch import Tensor, nn
 
+from ..fileio import atomic_open
 from ..registry import mmagic_scope
 
 
@@ -100,10 +101,8 @@ class LatentCache:
             return None
 
     def write(self, path: str, moments: Tensor) -> None:
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        tmp = f'{path}.{os.getpid()}.tmp'
-        torch.save(moments.detach().cpu().clone(), tmp)
-        os.replace(tmp, path)
+        with atomic_open(path) as f:
+            torch.save(moments.detach().cpu().clone(), f)
 
 
 class LatentSpace(nn.Module):

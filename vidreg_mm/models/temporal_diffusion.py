@@ -2,7 +2,7 @@
 from typing import Callable, List, Optional, Sequence
 
 import torch
-from mmagic.registry import DIFFUSION_SCHEDULERS, MODELS
+from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 from mmengine.dist import get_dist_info
 from mmengine.logging import MessageHub
@@ -10,38 +10,9 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ..registry import mmagic_scope
-from .flow_matching import FLOW_SOLVERS, FlowMatchingScheduler
+from .denoiser import network_output, refuse_inert_denoiser_keys
 from .latent import LatentSpace
-from .losses.temporal_reg_loss import DDPM_PREDICTION_TYPES
-
-#: samplers of a DDPM-type model: diffusers schedulers built from the training schedule
-DDPM_SAMPLERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler'}
-#: samplers of a flow-matching model: ODE solvers of FlowMatchingScheduler
-FLOW_SAMPLERS = FLOW_SOLVERS
-#: every sampler name, for checks that do not know the model yet
-SAMPLERS = tuple(DDPM_SAMPLERS) + FLOW_SAMPLERS
-
-
-def build_scheduler(cfg: dict):
-    """A diffusers scheduler from MMagic's ``DIFFUSION_SCHEDULERS``, without MMagic's
-    wrapper (which forwards every attribute, and so cannot be deep-copied, as EMA does)."""
-    built = DIFFUSION_SCHEDULERS.build(cfg)
-    return vars(built).get('scheduler', built)
-
-
-def _network_output(out) -> Tensor:
-    """The prediction of a denoiser: a tensor, MMagic's ``{'sample': ...}`` dict, or a
-    diffusers output with ``.sample``."""
-    if torch.is_tensor(out):
-        return out
-    if isinstance(out, dict):
-        if 'sample' not in out:
-            raise KeyError(f"the denoiser returned a dict without 'sample' (keys: "
-                           f'{sorted(out)})')
-        return out['sample']
-    if hasattr(out, 'sample'):
-        return out.sample
-    raise TypeError(f'cannot read a prediction from a {type(out).__name__}')
+from .objectives import build_objective, build_scheduler
 
 
 @MODELS.register_module()
@@ -51,13 +22,15 @@ class TemporalDiffusionModel(BaseModel):
     The network is any denoiser of MMagic's MODELS registry (``DenoisingUnet``, diffusers
     models such as ``UNet2DModel`` through MMagic's wrapper) under the key ``unet``.
     ``diffusion_scheduler`` is the one owner of the noise schedule and of what the network
-    predicts: a diffusers scheduler (through MMagic's ``DIFFUSION_SCHEDULERS``) whose
-    ``add_noise``, ``get_velocity``, ``alphas_cumprod`` and ``prediction_type`` the loss
-    uses, and whose config the DDPM and DDIM samplers are built from.
+    predicts: a diffusers scheduler (through MMagic's ``DIFFUSION_SCHEDULERS``), from which
+    the model builds its objective once (:func:`~vidreg_mm.models.objectives.build_objective`,
+    by ``prediction_type``): the noising, target, implied clean frame, SNR, network timestep
+    and samplers that the loss and sampling ask for. DDPM-type schedulers sample with
+    diffusers' DDPM and DDIM schedulers built from their config.
 
     Flow matching (rectified flow) is the same model with ``diffusion_scheduler=dict(
-    type='FlowMatchingScheduler')``: the loss noises with its ``add_noise`` and the samplers
-    are its Euler and Heun ODE solvers (``sampler='euler'`` or ``'heun'``); see
+    type='FlowMatchingScheduler')``: its objective noises with ``x_t = (1 - t) x0 + t eps``
+    and samples with its Euler and Heun ODE solvers (``sampler='euler'`` or ``'heun'``); see
     :mod:`.flow_matching`.
 
     ``train_step`` is MMEngine's: preprocess (B x T x C x H x W clips), ``forward(
@@ -70,7 +43,7 @@ class TemporalDiffusionModel(BaseModel):
     Latent space: with ``autoencoder=dict(type='AutoencoderKL', ...)`` the model trains and
     samples in the latent space of that frozen autoencoder (:class:`LatentSpace`): each
     step encodes the B x T frames in one pass without gradients, the loss and the
-    regulariser act on the latents (with the clip's shared noise), and samples are decoded
+    regulariser act on the latents, and samples are decoded
     to pixels before anything else sees them. The denoiser's size and channels are the
     latents'. See docs/latent.md.
 
@@ -116,22 +89,15 @@ class TemporalDiffusionModel(BaseModel):
             raise ValueError(f'model.num_sample_steps must be an integer >= 1, got '
                              f'{num_sample_steps!r}')
         self.scheduler = build_scheduler(diffusion_scheduler)
-        config = getattr(self.scheduler, 'config', None)
-        kind = config.get('prediction_type') if config is not None else None
-        self.is_flow = isinstance(self.scheduler, FlowMatchingScheduler)
-        if not self.is_flow and (kind not in DDPM_PREDICTION_TYPES
-                                 or not hasattr(self.scheduler, 'add_noise')):
-            raise ValueError(
-                f'model.diffusion_scheduler must be a diffusers DDPM-type scheduler with '
-                f'prediction_type in {DDPM_PREDICTION_TYPES}, or FlowMatchingScheduler; got '
-                f'{type(self.scheduler).__name__} with prediction_type={kind!r}')
+        self.objective = build_objective(self.scheduler)
         if sampler not in self.samplers:
             raise ValueError(f'model.sampler must be one of {self.samplers} for '
                              f'{type(self.scheduler).__name__}, got {sampler!r}')
+        refuse_inert_denoiser_keys(unet)
         self.unet = MODELS.build(unet)
         self.loss = MODELS.build(loss)
-        if hasattr(self.loss, 'check_objective'):
-            self.loss.check_objective(kind)
+        if hasattr(self.loss, 'check'):
+            self.loss.check(self.objective)
         self.sampler, self.num_sample_steps, self.sample_seed = (sampler, num_sample_steps,
                                                                  int(sample_seed))
         self.image_size = image_size or self._denoiser_size()
@@ -166,7 +132,7 @@ class TemporalDiffusionModel(BaseModel):
                 f'the denoiser outputs {self._denoiser_setting("out_channels")} channels for '
                 f'{self.in_channels}-channel latents: set model.unet.out_channels to '
                 f'{self.in_channels}')
-        if not self.is_flow and self.scheduler.config.get('clip_sample', False):
+        if self.scheduler.config.get('clip_sample', False):
             raise ValueError(
                 'model.diffusion_scheduler.clip_sample must be False in latent space: '
                 'latents are not bounded to [-1, 1], and clipping the predicted x0 there '
@@ -194,7 +160,7 @@ class TemporalDiffusionModel(BaseModel):
         """The network's prediction for noisy frames ``x_t`` (``... x C x H x W``) at
         timesteps ``t`` (``...``): the leading axes are flattened for one network forward."""
         frames = x_t.reshape(-1, *x_t.shape[-3:])
-        pred = _network_output(self.unet(frames, t.reshape(-1)))
+        pred = network_output(self.unet(frames, t.reshape(-1)))
         if pred.shape != frames.shape:
             raise ValueError(f'the denoiser returned {tuple(pred.shape)} for input '
                              f'{tuple(frames.shape)}; it must predict one value per input '
@@ -203,13 +169,9 @@ class TemporalDiffusionModel(BaseModel):
         return pred.view(x_t.shape)
 
     @property
-    def prediction_type(self) -> str:
-        return self.scheduler.config.prediction_type
-
-    @property
     def samplers(self) -> tuple:
         """The sampler names this model's objective has."""
-        return FLOW_SAMPLERS if self.is_flow else tuple(DDPM_SAMPLERS)
+        return self.objective.samplers
 
     # -- training -----------------------------------------------------------------------------
     def forward(self, inputs: Tensor, data_samples: Optional[list] = None, mode: str = 'loss'):
@@ -227,7 +189,7 @@ class TemporalDiffusionModel(BaseModel):
             if self.latent is not None:
                 inputs = self.latent.encode(inputs)
             iteration = MessageHub.get_current_instance().get_info('iter', 0)
-            return self.loss(self.denoise, inputs, self.scheduler, iteration)
+            return self.loss(self.denoise, inputs, self.objective, iteration)
         if mode == 'predict':
             if isinstance(inputs, dict):  # MMagic's generative metrics ask for N samples
                 return self.predict(data_samples, num_samples=int(inputs['num_batches']))
@@ -235,40 +197,21 @@ class TemporalDiffusionModel(BaseModel):
         raise ValueError(f"mode must be 'loss' or 'predict', got {mode!r}")
 
     # -- sampling -----------------------------------------------------------------------------
-    def build_sampler(self, sampler: str):
-        """A diffusers DDPM/DDIM scheduler (through MMagic's registry) from the training
-        scheduler's config: the same betas and prediction type. (Flow matching samples with
-        the training scheduler's own solvers.)"""
-        if sampler not in self.samplers:
-            raise ValueError(f'sampler must be one of {self.samplers} for '
-                             f'{type(self.scheduler).__name__}, got {sampler!r}')
-        if self.is_flow:
-            return self.scheduler
-        return build_scheduler(dict(type=DDPM_SAMPLERS[sampler],
-                                    from_config=self.scheduler.config))
-
     @torch.no_grad()
     def sample(self, noise: Tensor, num_steps: int, sampler: Optional[str] = None,
                generator: Optional[List[torch.Generator]] = None) -> Tensor:
-        """Run the reverse process from ``noise`` (N x C x H x W; latents in latent space);
-        returns frames in [-1, 1] (decoded in latent space).
+        """Run the reverse process from ``noise`` (N x C x H x W; latents in latent space)
+        with the objective's sampler; returns frames in [-1, 1] (decoded in latent space).
 
         ``generator``: one per sample for the stochastic steps (DDPM), so that a sample does
         not depend on the batch it is drawn in. Flow matching's ODE solvers add no noise.
         ``sampler`` None: the model's ``sampler``.
         """
         sampler = sampler or self.sampler
-        scheduler = self.build_sampler(sampler)
-        if self.is_flow:
-            x = scheduler.sample(lambda x, t: self.denoise(x, t).float(), noise, num_steps,
-                                 sampler)
-        else:
-            scheduler.set_timesteps(num_steps)
-            x = noise
-            for t in scheduler.timesteps:
-                t_batch = torch.full((x.shape[0], ), int(t), device=x.device, dtype=torch.long)
-                pred = self.denoise(x, t_batch).float()
-                x = scheduler.step(pred, t, x, generator=generator).prev_sample
+        if sampler not in self.samplers:
+            raise ValueError(f'sampler must be one of {self.samplers} for '
+                             f'{type(self.scheduler).__name__}, got {sampler!r}')
+        x = self.objective.sample(self.denoise, noise, num_steps, sampler, generator)
         if self.latent is not None:
             x = self.latent.decode(x).float()
         return x.clamp(-1, 1)

@@ -3,9 +3,9 @@ import copy
 
 from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ..gradient_variance import gradient_variance, model_loss
+from ..mmengine_compat import unwrap_model
 from ..random_state import preserved_rng_state
 
 
@@ -45,7 +45,7 @@ class GradientVarianceHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if self.interval <= 0 or not self.every_n_train_iters(runner, self.interval):
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner)
         with preserved_rng_state():
             batches = [next(self._batches) for _ in range(self.num_batches)]
             stats = gradient_variance(model_loss(model), batches, list(model.parameters()))

@@ -5,8 +5,8 @@ from mmagic.registry import HOOKS
 from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
+from ..mmengine_compat import runner_resumes, unwrap_model
 from ..random_state import rng_state, set_rng_state
 
 
@@ -43,7 +43,10 @@ class RandomStateHook(Hook):
     # -- checkpoints ---------------------------------------------------------------------------
     @staticmethod
     def _checkpoint_due(runner) -> bool:
-        """Whether a CheckpointHook saves after this iteration (its own condition)."""
+        """Whether a CheckpointHook saves after this iteration, by its own predicates. The
+        state is gathered here, on every rank, because MMEngine saves on rank 0 alone
+        (``Runner.save_checkpoint`` is ``master_only``): ``before_save_checkpoint`` cannot
+        reach the other ranks' generators."""
         for hook in runner.hooks:
             if isinstance(hook, CheckpointHook) and not hook.by_epoch and (
                     hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or
@@ -75,7 +78,7 @@ class RandomStateHook(Hook):
                                           ranks=self._captured['ranks'])
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if not getattr(runner, '_resume', False):
+        if not runner_resumes(runner):
             return  # load_from: new training from loaded weights, new stream
         state = checkpoint.get('random_state')
         rank, world_size = get_dist_info()
@@ -97,7 +100,7 @@ class RandomStateHook(Hook):
     # -- evaluation ----------------------------------------------------------------------------
     @staticmethod
     def _restart_samples(runner):
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner)
         if hasattr(model, 'restart_sample_seeds'):
             model.restart_sample_seeds()
 

@@ -7,10 +7,10 @@ import cv2
 from mmagic.registry import HOOKS
 from mmengine.dist import master_only
 from mmengine.hooks import EMAHook, Hook
-from mmengine.model import is_model_wrapper
 from torchvision.utils import make_grid
 
-from ...models.temporal_diffusion import SAMPLERS
+from ...models.objectives import SAMPLERS
+from ..mmengine_compat import unwrap_model
 
 
 def write_grid(imgs, path: str, nrow: Optional[int] = None):
@@ -64,11 +64,11 @@ class SampleGridHook(Hook):
             if isinstance(hook, EMAHook) and getattr(hook, 'ema_model', None) is not None:
                 return hook.ema_model.module
         model = runner.model
-        return model.module if is_model_wrapper(model) else model
+        return unwrap_model(model)
 
     def before_run(self, runner) -> None:
         """The sampler must be one the model's objective has (checked before training)."""
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner)
         if self.sampler is None:
             self.sampler = getattr(model, 'sampler', 'ddim')
         allowed = getattr(model, 'samplers', SAMPLERS)

@@ -6,9 +6,9 @@ import numpy as np
 from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
-from mmengine.model import is_model_wrapper
 
 from ..checkpoint_io import check_weights_match, resolve_globals, weights_only_loading
+from ..mmengine_compat import runner_load_from, unwrap_model
 
 _TAG = '__history_buffer__'
 
@@ -76,9 +76,9 @@ class WeightsOnlyCheckpointHook(Hook):
 
     def before_run(self, runner) -> None:
         self._loading.enter_context(weights_only_loading(self.safe_globals))
-        load_from = getattr(runner, '_load_from', None)
+        load_from = runner_load_from(runner)
         if load_from and not self.allow_mismatch:  # load_from, or --resume PATH
-            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            model = unwrap_model(runner)
             try:
                 check_weights_match(model, load_from, self.safe_globals,
                                     flag='--cfg-options default_hooks.weights_only.'

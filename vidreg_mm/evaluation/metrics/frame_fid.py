@@ -1,6 +1,5 @@
 """FID of generated samples against the frames of a split, through MMagic's FID metric."""
 import hashlib
-import os
 import os.path as osp
 import pickle
 from collections import OrderedDict
@@ -16,11 +15,8 @@ from mmengine.logging import print_log
 from torch.utils.data import DataLoader
 
 from ...datasets.clip_sources import SPLITS
+from ...fileio import atomic_open
 
-#: features of recent image batches, by extractor and content: the metrics of one evaluation
-#: (FID, KID, diversity on the same split) share the generated samples and the real frames,
-#: so each image goes through the (slow) extractor once
-_FEATURES: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
 FEATURE_CACHE_ROWS = 20000
 #: the most samples a metric takes (50k is the usual FID count; more is a typo, and the
 #: features of every sample are held in memory)
@@ -37,6 +33,37 @@ def check_sample_counts(fake_nums, real_nums) -> None:
             real_nums == -1 or 1 <= real_nums <= MAX_SAMPLES):
         raise ValueError(f'real_nums must be -1 (all frames) or an integer in '
                          f'[1, {MAX_SAMPLES}], got {real_nums!r}')
+
+
+class FeatureCache:
+    """Features of the image batches of one evaluation pass, by extractor and content: the
+    metrics of one evaluation (FID, KID, diversity on the same split) share the generated
+    samples and the real frames, so each image goes through the (slow) extractor once.
+    :class:`~vidreg_mm.evaluation.NamedMetricsEvaluator` owns one and clears it when its
+    pass ends; at most ``max_rows`` features are held (the oldest batches go first)."""
+
+    def __init__(self, max_rows: int = FEATURE_CACHE_ROWS):
+        self.max_rows = max_rows
+        self._features: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
+
+    @staticmethod
+    def key(extractor: str, images: torch.Tensor) -> tuple:
+        return (extractor, tuple(images.shape), hashlib.sha1(
+            images.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest())
+
+    def get(self, key: tuple) -> Optional[torch.Tensor]:
+        return self._features.get(key)
+
+    def put(self, key: tuple, features: torch.Tensor) -> None:
+        self._features[key] = features
+        while sum(len(f) for f in self._features.values()) > self.max_rows:
+            self._features.popitem(last=False)
+
+    def clear(self) -> None:
+        self._features.clear()
+
+    def __len__(self) -> int:
+        return len(self._features)
 
 
 @METRICS.register_module()
@@ -91,6 +118,8 @@ class FrameFID(FrechetInceptionDistance):
             raise ValueError(f'real_split must be one of {SPLITS} or None, got {real_split!r}')
         self.feature_extractor_cfg = feature_extractor
         self.real_split = real_split
+        #: shared with the other metrics of an evaluation by its evaluator (None: own)
+        self.feature_cache: Optional[FeatureCache] = None
         super().__init__(fake_nums, real_nums, 'StyleGAN', inception_path, inception_pkl,
                          None, None, False, sample_model, collect_device, prefix,
                          sample_kwargs)
@@ -111,18 +140,18 @@ class FrameFID(FrechetInceptionDistance):
 
     def forward_inception(self, image):
         """Features of BGR 0..255 images (MMagic's convention for ``fake_img``); a batch seen
-        by another metric of this evaluation is not extracted again."""
-        key = (self.extractor_name, tuple(image.shape), hashlib.sha1(
-            image.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest())
-        feats = _FEATURES.get(key)
+        by another metric of this evaluation (``feature_cache``) is not extracted again."""
+        cache = self.feature_cache
+        key = cache.key(self.extractor_name, image) if cache is not None else None
+        feats = cache.get(key) if cache is not None else None
         if feats is None:
             if self.feature_extractor_cfg is None:
                 feats = super().forward_inception(image)
             else:
                 feats = self.inception(image[:, [2, 1, 0]].to(self.device)).float()
-            _FEATURES[key] = feats = feats.detach().cpu()
-            while sum(len(f) for f in _FEATURES.values()) > FEATURE_CACHE_ROWS:
-                _FEATURES.popitem(last=False)
+            feats = feats.detach().cpu()
+            if cache is not None:
+                cache.put(key, feats)
         return feats.to(self.device)
 
     # -- the real side ----------------------------------------------------------------------------
@@ -220,11 +249,8 @@ class FrameFID(FrechetInceptionDistance):
                          num_real=len(feats), feature_extractor=self.extractor_name,
                          num_broken=self.num_broken, key=key)
             if self.inception_pkl and is_main_process():
-                os.makedirs(osp.dirname(osp.abspath(self.inception_pkl)), exist_ok=True)
-                tmp = self.inception_pkl + '.tmp'
-                with open(tmp, 'wb') as f:
+                with atomic_open(self.inception_pkl) as f:
                     pickle.dump(stats, f)
-                os.replace(tmp, self.inception_pkl)
         self.real_mean, self.real_cov = stats['real_mean'], stats['real_cov']
         self.num_real = stats['num_real']
         self.num_broken = stats.get('num_broken', 0)

@@ -1,7 +1,0 @@
-# Control of synthetic_hands_shared_noise_temporal_cpu.py (the former default): the same pairs
-# with shared timestep and noise, the regulariser off (lambda = 0). Against that recipe it
-# isolates the effect of the pair term; against the baseline, the effect of drawing frames in
-# pairs (docs/results.md).
-_base_ = ['./synthetic_hands_shared_noise_temporal_cpu.py']
-
-model = dict(loss=dict(lambda_reg=0.0))
