@@ -59,7 +59,8 @@ from vidreg_mm.run_config import frames_per_step
 
 from .figures import plot, sample_figure
 from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, RECIPES, ROOT, SPEEDUP_METRICS,
-                   budget_options, curves, evaluate_missing, feature_extractor, machine, train)
+                   budget_options, curves, evaluate_missing, feature_extractor, machine, train,
+                   write_report)
 
 
 def parse_args(argv=None):
@@ -233,9 +234,7 @@ def main(argv=None):
         final_gap=final_gap(all_curves, args.seeds, final_metrics),
         gradient_variance=grad, curves=all_curves, machine=machine(),
         train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1))
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=2)
+    write_report(args.out, report)
     png = osp.splitext(args.out)[0] + '.png'
     plot(report, png)
     samples = sample_figure(report, runs_seed0, osp.splitext(args.out)[0] + '_samples.png')

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from .runs import write_report
+
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 META_KEYS = ('is_train', 'subject_id', 'is_valid', 'object_id', 'has_fit')
 
@@ -127,8 +129,7 @@ def main(argv=None):
                   tree_seconds=round(tree_seconds, 1), workers=args.workers, **result,
                   machine=dict(platform=platform.platform(), cpu_count=os.cpu_count()))
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=2)
+    write_report(args.out, report)
     print(f"index of {report['num_frames']} frames ({report['num_clips']} clips): "
           f"{report['index_seconds']} s, +{report['index_memory_mb']} MB (peak RSS "
           f"{report['peak_rss_mb']} MB); private memory per worker: "

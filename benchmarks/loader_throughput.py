@@ -9,7 +9,6 @@ writes the figures as JSON.
     python -m benchmarks.loader_throughput
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
@@ -19,6 +18,8 @@ import time
 import cv2
 
 from vidreg_mm.datasets import write_video
+
+from .runs import write_report
 
 PIPELINE = lambda size: [  # noqa: E731
     dict(type='LoadClipFrames'),
@@ -98,8 +99,7 @@ def main():
             print(f'{name}: {rate:.1f} pairs/s ({args.src_size} px -> {args.size} px, '
                   f'1 worker, batch {args.batch_size})')
     os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f, indent=2)
+    write_report(args.out, results)
     print(f'wrote {args.out}')
 
 

@@ -151,8 +151,9 @@ def timed_rounds(steps: Dict[str, Callable[[], object]], warmup: int,
 
 
 def write_report(path: str, report: dict) -> None:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
+    """A benchmark's JSON, written whole (a killed run leaves the previous one)."""
+    from vidreg_mm.fileio import atomic_open
+    with atomic_open(path, 'w') as f:
         json.dump(report, f, indent=2)
 
 

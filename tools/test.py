@@ -13,12 +13,10 @@ import os
 import os.path as osp
 
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
 from vidreg_mm.config_check import ConfigError, check_config
 from vidreg_mm.engine import CheckpointError
-from vidreg_mm.run_config import (add_run_arguments, load_run_config, log_data_roots,
-                                  parse_run_args, quiet_known_noise, setup_distributed)
+from vidreg_mm.run_config import add_run_arguments, build_runner, load_run_config, parse_run_args
 
 
 class KeepMetrics(Hook):
@@ -67,13 +65,7 @@ def main(argv=None):
         check_config(cfg, splits=('test', ))
     except ConfigError as e:
         raise SystemExit(f'error: {e}') from None
-    setup_distributed(cfg)
-    try:
-        runner = Runner.from_cfg(cfg)
-    except ValueError as e:  # a module refused its arguments (the message names them)
-        raise SystemExit(f'error: invalid config: {e}') from None
-    quiet_known_noise(runner.logger)
-    log_data_roots(runner.cfg, runner.logger)
+    runner = build_runner(cfg)
     keep = KeepMetrics()
     runner.register_hook(keep)
     try:

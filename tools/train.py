@@ -8,14 +8,12 @@ import os.path as osp
 
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
 from vidreg_mm.config_check import ConfigError, check_config
 from vidreg_mm.engine import (CheckpointError, SampleGridHook, check_training_checkpoint,
                               find_resume_checkpoint)
 from vidreg_mm.engine.optim_wrapper import AMP_WRAPPERS
-from vidreg_mm.run_config import (add_run_arguments, load_run_config, log_data_roots,
-                                  parse_run_args, quiet_known_noise, setup_distributed)
+from vidreg_mm.run_config import add_run_arguments, build_runner, load_run_config, parse_run_args
 
 
 def parse_args(argv=None):
@@ -85,13 +83,7 @@ def main(argv=None):
         check_config(cfg, splits=('train', 'val'))
     except (ConfigError, CheckpointError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}') from None
-    setup_distributed(cfg)
-    try:
-        runner = Runner.from_cfg(cfg)
-    except ValueError as e:  # a module refused its arguments (the message names them)
-        raise SystemExit(f'error: invalid config: {e}') from None
-    quiet_known_noise(runner.logger)
-    log_data_roots(runner.cfg, runner.logger)
+    runner = build_runner(cfg)
     runner.train()
     if runner.rank == 0:
         report(runner)

@@ -164,3 +164,19 @@ def quiet_known_noise(logger: logging.Logger) -> None:
     project's own warnings (skipped frames, retargeted data) are not buried."""
     if not any(isinstance(f, KnownNoiseFilter) for f in logger.filters):
         logger.addFilter(KnownNoiseFilter())
+
+
+def build_runner(cfg: Config):
+    """MMEngine's Runner of a checked config, as tools/train.py and tools/test.py build it:
+    the process group set up first, a module that refuses its arguments an ``error: invalid
+    config`` exit naming them, the known dependency messages filtered and the data roots
+    logged."""
+    from mmengine.runner import Runner
+    setup_distributed(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except ValueError as e:  # a module refused its arguments (the message names them)
+        raise SystemExit(f'error: invalid config: {e}') from None
+    quiet_known_noise(runner.logger)
+    log_data_roots(runner.cfg, runner.logger)
+    return runner
