@@ -16,6 +16,14 @@ SMALL_UNET2D = dict(type='UNet2DModel', sample_size=16, in_channels=3, out_chann
                     up_block_types=('UpBlock2D', 'UpBlock2D'), norm_num_groups=8)
 
 
+def zero_net(seen: dict):
+    """A denoiser that predicts 0 and records the timesteps it is called with."""
+    def net(x_t, t):
+        seen['t'] = t
+        return torch.zeros_like(x_t)
+    return net
+
+
 def build(unet=SMALL_UNET, **kwargs):
     return MODELS.build(dict(type='TemporalDiffusionModel', unet=unet, **kwargs))
 
@@ -131,12 +139,9 @@ def test_one_scheduler_owns_the_schedule_and_the_prediction_type_of_training_and
     # the loss reads the same scheduler: with x0 = 0 and a zero prediction, the target is
     # the velocity sqrt(a_t) eps, so L_simple = E[a_t] over the drawn timesteps
     seen = {}
-
-    def net(x_t, t):
-        seen['t'] = t
-        return torch.zeros_like(x_t)
     x0 = torch.zeros(8, 2, 3, 16, 16)
-    terms = model.loss(net, x0, model.objective, generator=torch.Generator().manual_seed(0))
+    terms = model.loss(zero_net(seen), x0, model.objective,
+                       generator=torch.Generator().manual_seed(0))
     a = model.scheduler.alphas_cumprod[seen['t']]
     assert seen['t'].max() < 500
     assert float(terms['loss_simple']) == pytest.approx(float(a.mean()), rel=0.05)
@@ -149,6 +154,14 @@ def test_one_scheduler_owns_the_schedule_and_the_prediction_type_of_training_and
      'model.diffusion_scheduler must be a diffusers DDPM-type scheduler .* EditDDPMScheduler'),
     (dict(sampler='euler'), 'model.sampler'),
     (dict(num_sample_steps=0), 'model.num_sample_steps'),
+    # the scheduler owns the schedule and the prediction type: DenoisingUnet's own keys for
+    # them, which its forward never reads, are refused
+    (dict(unet=dict(SMALL_UNET, num_timesteps=1000)),
+     r'model.unet.num_timesteps is not read by DenoisingUnet .*'
+     r'model.diffusion_scheduler.num_train_timesteps'),
+    (dict(unet=dict(SMALL_UNET, output_cfg=dict(mean='eps', var='fixed')),
+          diffusion_scheduler=dict(type='DDPMScheduler', prediction_type='v_prediction')),
+     r'model.unet.output_cfg.mean is not read .*model.diffusion_scheduler.prediction_type'),
 ])
 def test_bad_model_config_names_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -306,6 +306,7 @@ def test_a_toy_parameterisation_trains_through_the_unchanged_loss_and_model(nega
     # the model builds it from its scheduler's prediction type, and refuses what it lacks
     from mmagic.registry import MODELS
 
+    from .test_model import zero_net
     from .test_samples_not_noise import TINY_UNET
     toy = dict(type='DDPMScheduler', num_train_timesteps=1000,
                prediction_type='toy_negative_epsilon')
@@ -313,12 +314,9 @@ def test_a_toy_parameterisation_trains_through_the_unchanged_loss_and_model(nega
                               diffusion_scheduler=toy))
     assert type(model.objective) is negative_eps
     seen = {}
-
-    def net(x_t, t):
-        seen['t'] = t
-        return torch.zeros_like(x_t)
     x0 = torch.zeros(4, 2, 3, 16, 16)
-    terms = model.loss(net, x0, model.objective, generator=torch.Generator().manual_seed(0))
+    terms = model.loss(zero_net(seen), x0, model.objective,
+                       generator=torch.Generator().manual_seed(0))
     assert seen['t'].dtype == torch.long  # a DDPM objective's integer steps
     assert torch.isclose(terms['loss_simple'], torch.tensor(1.0), atol=0.1)  # E||-eps||^2
     with pytest.raises(ValueError, match="simple_weight='min_snr' is a DDPM weighting"):
