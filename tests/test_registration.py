@@ -177,3 +177,28 @@ def test_importing_the_package_is_quiet_about_diffusers_and_leaves_the_warning_f
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ['True']
     assert '_register_pytree_node' not in proc.stderr
+
+
+def test_every_recipe_and_benchmark_variant_config_loads_and_builds_its_model():
+    """The configs users run (configs/) and the variants the measurements ran
+    (benchmarks/configs/, inheriting recipes by relative path) load, and their models and
+    losses build with the options they state."""
+    import glob
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    root = __file__.rsplit('/tests/', 1)[0]
+    paths = sorted(glob.glob(f'{root}/configs/*.py') + glob.glob(f'{root}/benchmarks/configs/*.py'))
+    assert len(paths) >= 19
+    init_default_scope('mmagic')
+    from mmagic.registry import MODELS
+    for path in paths:
+        cfg = Config.fromfile(path)
+        loss = MODELS.build(cfg.model.loss)
+        stated = {k: v for k, v in cfg.model.loss.items() if k != 'type'}
+        assert all(getattr(loss, k) == (tuple(v) if isinstance(v, list) else v)
+                   for k, v in stated.items()), path
+        if 'benchmarks/configs' in path:  # a variant changes the recipe it names
+            assert stated or cfg.train_dataloader.dataset.get('num_frames'), path
+        if 'autoencoder' not in cfg.model:  # latent models need their autoencoder folder
+            MODELS.build(cfg.model)
