@@ -154,7 +154,7 @@ def test_the_mmengine_internals_we_use_exist_in_the_pinned_version(tmp_path):
     runner = Runner(model=model, work_dir=str(tmp_path), load_from='x.pth', resume=True,
                     default_scope='mmagic')
     assert runner_load_from(runner) == 'x.pth' and runner_resumes(runner)
-    assert unwrap_model(runner) is model and unwrap_model(model) is model
+    assert unwrap_model(runner.model) is model and unwrap_model(model) is model
     assert MMDistributedDataParallel.__name__ in mmengine.model.wrappers.__all__
     assert callable(local_checkpoint_loader())
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), accumulative_counts=2)

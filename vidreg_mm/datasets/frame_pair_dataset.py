@@ -105,9 +105,6 @@ class VideoFramePairDataset(BaseDataset):
         self.split, self.source = split, source
         self.clip_sampler = SampleClipFrames(num_frames, offset_range, offset_distribution,
                                              pair_mode)
-        self.pair_mode, self.num_frames = self.clip_sampler.pair_mode, self.clip_sampler.num_frames
-        self.offset_range = self.clip_sampler.offset_range
-        self.offset_distribution = offset_distribution
         self.image_dir, self.cameras, self.split_file = image_dir, cameras, split_file
         self.on_broken = on_broken
         self.backend_args = backend_args
@@ -209,6 +206,24 @@ class VideoFramePairDataset(BaseDataset):
         view.split, view._fully_initialized = split, False
         view.full_init()
         return view
+
+    # the sampling options are the clip sampler's (one owner); read here by the index,
+    # config checks and metrics
+    @property
+    def pair_mode(self) -> bool:
+        return self.clip_sampler.pair_mode
+
+    @property
+    def num_frames(self) -> int:
+        return self.clip_sampler.num_frames
+
+    @property
+    def offset_range(self) -> Tuple[int, int]:
+        return self.clip_sampler.offset_range
+
+    @property
+    def offset_distribution(self) -> str:
+        return self.clip_sampler.offset_distribution
 
     @property
     def num_gaps(self) -> int:

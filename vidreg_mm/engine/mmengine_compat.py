@@ -19,9 +19,8 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 
-def unwrap_model(model_or_runner) -> nn.Module:
-    """The model itself: a runner's model, without MMEngine's DDP / FSDP wrapper."""
-    model = getattr(model_or_runner, 'model', model_or_runner)
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model itself, without MMEngine's DDP / FSDP wrapper (``runner.model`` unwrapped)."""
     return model.module if is_model_wrapper(model) else model
 
 

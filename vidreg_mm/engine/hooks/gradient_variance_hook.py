@@ -45,7 +45,7 @@ class GradientVarianceHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if self.interval <= 0 or not self.every_n_train_iters(runner, self.interval):
             return
-        model = unwrap_model(runner)
+        model = unwrap_model(runner.model)
         with preserved_rng_state():
             batches = [next(self._batches) for _ in range(self.num_batches)]
             stats = gradient_variance(model_loss(model), batches, list(model.parameters()))

@@ -100,7 +100,7 @@ class RandomStateHook(Hook):
     # -- evaluation ----------------------------------------------------------------------------
     @staticmethod
     def _restart_samples(runner):
-        model = unwrap_model(runner)
+        model = unwrap_model(runner.model)
         if hasattr(model, 'restart_sample_seeds'):
             model.restart_sample_seeds()
 

@@ -63,12 +63,11 @@ class SampleGridHook(Hook):
         for hook in runner.hooks:
             if isinstance(hook, EMAHook) and getattr(hook, 'ema_model', None) is not None:
                 return hook.ema_model.module
-        model = runner.model
-        return unwrap_model(model)
+        return unwrap_model(runner.model)
 
     def before_run(self, runner) -> None:
         """The sampler must be one the model's objective has (checked before training)."""
-        model = unwrap_model(runner)
+        model = unwrap_model(runner.model)
         if self.sampler is None:
             self.sampler = getattr(model, 'sampler', 'ddim')
         allowed = getattr(model, 'samplers', SAMPLERS)

@@ -78,7 +78,7 @@ class WeightsOnlyCheckpointHook(Hook):
         self._loading.enter_context(weights_only_loading(self.safe_globals))
         load_from = runner_load_from(runner)
         if load_from and not self.allow_mismatch:  # load_from, or --resume PATH
-            model = unwrap_model(runner)
+            model = unwrap_model(runner.model)
             try:
                 check_weights_match(model, load_from, self.safe_globals,
                                     flag='--cfg-options default_hooks.weights_only.'
