@@ -166,7 +166,6 @@ def main(argv=None):
     print('\n' + table(rows))
     if 'choice' in report:
         print(f"\nchoice ({report['choice']['rule']}): {report['choice']['chosen']}")
-    print(f'wrote {args.out}')
     return report
 
 

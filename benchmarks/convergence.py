@@ -245,7 +245,7 @@ def main(argv=None):
               f"{gap['temporal_mean']:.4f} at {args.iters} (mean of {len(args.seeds)} seeds); "
               f"speed-up {fmt(report['speedup' + suffix])} (min "
               f"{fmt(report['speedup' + suffix + '_min'])})", flush=True)
-    print(f'wrote {args.out}, {png} and {samples}')
+    print(f'wrote {png} and {samples}')
     return report
 
 

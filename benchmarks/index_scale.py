@@ -128,13 +128,11 @@ def main(argv=None):
                   sequences=args.sequences, cameras=args.cameras, frames=args.frames,
                   tree_seconds=round(tree_seconds, 1), workers=args.workers, **result,
                   machine=dict(platform=platform.platform(), cpu_count=os.cpu_count()))
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     write_report(args.out, report)
     print(f"index of {report['num_frames']} frames ({report['num_clips']} clips): "
           f"{report['index_seconds']} s, +{report['index_memory_mb']} MB (peak RSS "
           f"{report['peak_rss_mb']} MB); private memory per worker: "
           f"{report['worker_private_mb']} MB")
-    print(f'wrote {args.out}')
     return report
 
 

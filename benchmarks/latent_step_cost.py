@@ -107,7 +107,6 @@ def main(argv=None):
     for name in times:
         print(f'{name}: median {med[name] * 1000:.1f} ms')
     print(f'encoder share of the uncached step: {report["encoder_share_of_uncached_step"]:.3f}')
-    print(f'wrote {args.out}')
     print(f'ratio uncached/cached: {report["speedup_cached"]:.3f}')
     return report
 

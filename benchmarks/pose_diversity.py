@@ -234,7 +234,6 @@ def main(argv=None):
         print(f"{key}: baseline {s['baseline_mean']:.4f}, temporal {s['temporal_mean']:.4f} "
               f"(higher in {s['temporal_higher_in']} of {len(args.seeds)} seeds); real frames "
               f"{floor.get(key, float('nan')):.4f}")
-    print(f'wrote {args.out}')
     return report
 
 

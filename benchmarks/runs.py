@@ -151,10 +151,11 @@ def timed_rounds(steps: Dict[str, Callable[[], object]], warmup: int,
 
 
 def write_report(path: str, report: dict) -> None:
-    """A benchmark's JSON, written whole (a killed run leaves the previous one)."""
+    """A benchmark's JSON, written whole (a killed run leaves the previous one); says where."""
     from vidreg_mm.fileio import atomic_open
     with atomic_open(path, 'w') as f:
         json.dump(report, f, indent=2)
+    print(f'wrote {path}')
 
 
 def machine() -> dict:

@@ -91,7 +91,6 @@ def main(argv=None):
         e, o = r['edited'], r['one_shot']
         print(f"| {r['name']} | {e['missed']} of {e['true_cuts']} | {e['false_cuts']} | "
               f"{o['false_cuts']} in {o['videos']} videos |")
-    print(f'wrote {args.out}')
     return report
 
 

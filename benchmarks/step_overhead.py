@@ -85,7 +85,6 @@ def main(argv=None):
     write_report(args.out, report)
     for name in runs:
         print(f'{name}: median {med[name] * 1000:.1f} ms per step ({frames[name]} frames)')
-    print(f'wrote {args.out}')
     print(f'ratio temporal/baseline: {ratio:.3f}')
     return report
 

@@ -10,21 +10,10 @@ from vidreg_mm.models import FlowMatchingScheduler, TemporalRegLoss
 from vidreg_mm.models.objectives import build_objective
 
 from .test_samples_not_noise import PALETTE, TINY_UNET, flat_and_of_the_palette
+from .test_temporal_reg_loss import bc, clips
 
-B, C, H, W = 3, 3, 4, 5
 FLOW = dict(type='FlowMatchingScheduler')
 FLOW_OBJECTIVE = build_objective(FlowMatchingScheduler())
-
-
-def clips(seed=0, frames=2):
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.rand(B, frames, C, H, W, generator=g, dtype=torch.float64) * 2 - 1
-    pred = torch.randn(B, frames, C, H, W, generator=g, dtype=torch.float64)
-    return x0, pred
-
-
-def bc(a):
-    return a[..., None, None, None]
 
 
 def build_model(**kwargs):

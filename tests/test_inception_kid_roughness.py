@@ -49,8 +49,8 @@ def test_inception_fid_is_zero_on_itself_grows_with_noise_and_ignores_batching(
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(real.shape, generator=g)
     fids = [fid_between(metric, real, (real + sigma * noise).clamp(0, 255))
-            for sigma in (8, 24, 64)]
-    assert 1 < fids[0] < fids[1] < fids[2], fids
+            for sigma in (8, 64)]  # (each FID costs a 2048 x 2048 sqrtm: ~20 s here)
+    assert 1 < fids[0] < fids[1], fids
 
 
 def _naive_mmd(x, y):
