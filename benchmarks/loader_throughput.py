@@ -21,11 +21,7 @@ from vidreg_mm.datasets import write_video
 
 from .runs import write_report
 
-PIPELINE = lambda size: [  # noqa: E731
-    dict(type='LoadClipFrames'),
-    dict(type='Resize', keys=['img'], scale=(size, size), interpolation='area'),
-    dict(type='PackFrames')
-]
+PIPELINE = [dict(type='LoadClipFrames'), dict(type='ResizeFrames'), dict(type='PackFrames')]
 
 
 def parse_args():
@@ -60,7 +56,7 @@ def time_loader(data_root, split, args, video_decoder='pyav'):
     cfg = dict(batch_size=args.batch_size, num_workers=1, persistent_workers=False,
                sampler=dict(type='InfiniteSampler', shuffle=True),
                dataset=dict(type='VideoFramePairDataset', data_root=data_root, split=split,
-                            offset_range=(-4, 4), pipeline=PIPELINE(args.size),
+                            offset_range=(-4, 4), pipeline=PIPELINE, frame_size=args.size,
                             video_decoder=video_decoder))
     loader = iter(Runner.build_dataloader(cfg, seed=0))
     for _ in range(args.warmup):
@@ -100,7 +96,6 @@ def main():
                   f'1 worker, batch {args.batch_size})')
     os.makedirs(osp.dirname(args.out), exist_ok=True)
     write_report(args.out, results)
-    print(f'wrote {args.out}')
 
 
 if __name__ == '__main__':

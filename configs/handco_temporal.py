@@ -13,13 +13,8 @@ _base_ = [
 
 # 128 px: the resolution of the pipeline and of the model, set once here.
 resolution = 128
-frame_pipeline = [
-    dict(type='LoadClipFrames', on_broken='skip'),
-    dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),
-    dict(type='PackFrames'),
-]
-train_dataloader = dict(dataset=dict(pipeline=frame_pipeline))  # 32 pairs per GPU (handco.py)
-val_dataloader = dict(dataset=dict(pipeline=frame_pipeline))
+train_dataloader = dict(dataset=dict(frame_size=resolution))  # 32 pairs per GPU (handco.py)
+val_dataloader = dict(dataset=dict(frame_size=resolution))
 test_dataloader = val_dataloader
 
 model = dict(
@@ -40,8 +35,8 @@ param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begi
 # FID and KID in the FID Inception's features (10k generated samples) against the train and
 # val frames every 10k steps (docs/evaluation.md). Real statistics of FID are cached.
 val_evaluator = dict(metrics=dict(
-    fid_train=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_train_128.pkl'),
-    fid_val=dict(fake_nums=10000, inception_pkl='work_dirs/fid_stats/handco_val_128.pkl'),
+    fid_train=dict(fake_nums=10000, real_stats_file='work_dirs/fid_stats/handco_train_128.npz'),
+    fid_val=dict(fake_nums=10000, real_stats_file='work_dirs/fid_stats/handco_val_128.npz'),
     kid_train=dict(fake_nums=10000), kid_val=dict(fake_nums=10000),
     diversity_train=dict(fake_nums=10000), diversity_val=dict(fake_nums=10000),
     roughness=dict(fake_nums=10000)))

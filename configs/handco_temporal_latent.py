@@ -11,13 +11,8 @@
 _base_ = ['./handco_temporal.py']
 
 resolution = 256  # pixel frames: what the metrics and the sample grids see
-frame_pipeline = [
-    dict(type='LoadClipFrames', on_broken='skip'),
-    dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),
-    dict(type='PackFrames'),
-]
-train_dataloader = dict(dataset=dict(pipeline=frame_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=frame_pipeline))
+train_dataloader = dict(dataset=dict(frame_size=resolution))
+val_dataloader = dict(dataset=dict(frame_size=resolution))
 test_dataloader = val_dataloader
 
 model = dict(
@@ -32,6 +27,6 @@ model = dict(
     latent_cache_dir='work_dirs/latent_cache/handco_256')
 
 val_evaluator = dict(metrics=dict(
-    fid_train=dict(inception_pkl='work_dirs/fid_stats/handco_train_256.pkl'),
-    fid_val=dict(inception_pkl='work_dirs/fid_stats/handco_val_256.pkl')))
+    fid_train=dict(real_stats_file='work_dirs/fid_stats/handco_train_256.npz'),
+    fid_val=dict(real_stats_file='work_dirs/fid_stats/handco_val_256.npz')))
 test_evaluator = val_evaluator

@@ -9,13 +9,8 @@
 _base_ = ['./synthetic_hands_temporal_cpu.py']
 
 resolution = 64  # pixel frames (the generator's size): what the metrics and the grids see
-frame_pipeline = [
-    dict(type='LoadClipFrames', on_broken='skip'),
-    dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),
-    dict(type='PackFrames'),
-]
-train_dataloader = dict(dataset=dict(pipeline=frame_pipeline))  # 16 pairs, as in pixel space
-val_dataloader = dict(dataset=dict(pipeline=frame_pipeline))
+train_dataloader = dict(dataset=dict(frame_size=resolution))  # 16 pairs, as in pixel space
+val_dataloader = dict(dataset=dict(frame_size=resolution))
 test_dataloader = val_dataloader
 
 autoencoder_dir = 'data/autoencoders/synthetic_hands_kl_f2'
@@ -29,7 +24,8 @@ model = dict(
         # fit the small autoencoder (vidreg_mm.models.autoencoder_fit) when the folder is missing
         train_if_missing=dict(
             dataset=dict(type='VideoFramePairDataset', data_root=_base_.data_root,
-                         pipeline=frame_pipeline, pair_mode=False,
+                         pipeline=_base_.frame_pipeline,
+                         frame_size=resolution, pair_mode=False,
                          generate_if_missing=_base_.synthetic),
             iters=600, batch_size=32, lr=2e-3)),
     latent_cache_dir='data/latent_cache/synthetic_hands')

@@ -22,6 +22,21 @@ def load_tool(path: str):
     spec.loader.exec_module(module)
     return module
 
+@pytest.fixture(scope='session', autouse=True)
+def user_cache(tmp_path_factory):
+    """The user cache (real features, shot cuts) of this test session, not the machine's:
+    no test reads what another session, or a user's run, left there."""
+    import os
+    folder = str(tmp_path_factory.mktemp('user_cache'))
+    old = os.environ.get('VIDREG_CACHE_DIR')
+    os.environ['VIDREG_CACHE_DIR'] = folder  # seen by the tools the tests start, too
+    yield folder
+    if old is None:
+        os.environ.pop('VIDREG_CACHE_DIR')
+    else:
+        os.environ['VIDREG_CACHE_DIR'] = old
+
+
 TINY = dict(num_sequences=4, num_cameras=2, clip_length=6, size=32, val_fraction=0.25, seed=3)
 
 

@@ -24,6 +24,21 @@ class KillAtIterHook(Hook):
 
 
 @HOOKS.register_module()
+class KillInValHook(Hook):
+    """SIGKILL this process as the evaluation at iteration ``at`` starts (after that
+    iteration's checkpoint was saved): a run killed during its evaluation."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def before_val_epoch(self, runner):
+        if runner.iter == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module()
 class RecordPairsHook(Hook):
     """Write the (clip, frame a, frame b) of every training sample of this rank to
     ``<work_dir>/pairs_rank<r>.json``."""

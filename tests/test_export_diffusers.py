@@ -70,8 +70,31 @@ def test_the_trained_weights_export_with_no_ema(tmp_path):
     ema = DDIMPipeline.from_pretrained(str(tmp_path / 'ema')).unet.state_dict()
     raw = DDIMPipeline.from_pretrained(str(tmp_path / 'raw')).unet.state_dict()
     assert any(not torch.equal(ema[k], raw[k]) for k in ema)
-    with pytest.raises(SystemExit, match='already holds a pipeline.*--overwrite'):
+    with pytest.raises(SystemExit, match=r"raw is not empty \(it holds \[.*'model_index.json'"
+                       r".*mix old files into the pipeline.*--overwrite"):
         export.main([config, ckpt, str(tmp_path / 'raw')])
+
+
+def test_an_export_never_mixes_into_old_files(tmp_path):
+    """A folder with other files (an earlier export of a latent model, notes) is refused;
+    --overwrite replaces it whole, so nothing of the old folder is left in the pipeline."""
+    config = unet2d_config(tmp_path)
+    ckpt = str(tmp_path / 'c.pth')
+    checkpoint(config, ckpt)
+    out = tmp_path / 'pipe'
+    (out / 'vqvae').mkdir(parents=True)
+    (out / 'vqvae' / 'config.json').write_text('{}')
+    with pytest.raises(SystemExit, match=r"pipe is not empty \(it holds \['vqvae'\]\)"):
+        export.main([config, ckpt, str(out)])
+    assert os.listdir(out) == ['vqvae']  # untouched
+    export.main([config, ckpt, str(out), '--overwrite'])
+    assert 'vqvae' not in os.listdir(out) and 'model_index.json' in os.listdir(out)
+    assert [n for n in os.listdir(tmp_path) if n.startswith('.')] == []  # no temporary left
+    (tmp_path / 'empty').mkdir()
+    export.main([config, ckpt, str(tmp_path / 'empty')])  # an empty folder is fine
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(SystemExit, match='file is a file, not a folder'):
+        export.main([config, ckpt, str(tmp_path / 'file')])
 
 
 def test_models_the_pipelines_cannot_hold_are_refused_with_the_reason(tmp_path):

@@ -63,7 +63,10 @@ def test_two_processes_train_on_gloo_and_evaluate_like_one(handco_root, tmp_path
     assert 'distributed training on CPU with the gloo backend' in proc.stdout + proc.stderr
     logged = losses(work)
     assert sorted(logged) == list(range(1, 7)) and all(map(math.isfinite, logged.values()))
-    assert osp.isfile(work / 'iter_6.pth')
+    # every rank's random state, gathered where rank 0 saved (ResumableCheckpointHook)
+    state = torch.load(work / 'iter_6.pth')['random_state']
+    assert state['world_size'] == 2 and len(state['ranks']) == 2
+    assert not torch.equal(state['ranks'][0]['torch'], state['ranks'][1]['torch'])
     # each rank drew its own pairs, every pair inside one clip with a non-zero offset
     pairs = [json.load(open(work / f'pairs_rank{r}.json')) for r in (0, 1)]
     assert len(pairs[0]) == len(pairs[1]) == 12
@@ -160,16 +163,122 @@ def test_resume_falls_back_past_a_torn_last_checkpoint(tmp_path, mmlog):
 
 
 def test_checkpoints_are_written_through_the_atomic_backend(handco_root, tmp_path):
+    from mmengine.hooks import CheckpointHook
+
     from vidreg_mm.engine.checkpoint_io import AtomicLocalBackend
     runner = load_train_tool().main([CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
                                      'train_cfg.max_iters=1', 'train_dataloader.batch_size=1',
                                      *small_eval(handco_root)])
-    hook = [h for h in runner.hooks if type(h).__name__ == 'CheckpointHook'][0]
+    hook = [h for h in runner.hooks if isinstance(h, CheckpointHook)][0]
     assert isinstance(hook.file_backend, AtomicLocalBackend)
     # the best checkpoint by validation FID goes through the same backend: no temporary file
     assert sorted(os.listdir(tmp_path)) == sorted(
         [runner.timestamp, 'iter_1.pth', 'best_FID-val_fid_iter_1.pth', 'last_checkpoint',
-         'samples', 'synthetic_hands_temporal_cpu.py'])
+         'samples', 'synthetic_hands_temporal_cpu.py', '.run.lock'])
+
+
+def test_a_run_killed_in_its_final_evaluation_evaluates_when_resumed(handco_root, tmp_path):
+    """Killed after 'Saving checkpoint at 4' (= max_iters) while evaluating, the resumed run
+    has no iteration left to train but runs the evaluation it was due: metrics and a best
+    checkpoint, where MMEngine alone would end at once without them."""
+    opts = ['train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'train_dataloader.batch_size=1',
+            'default_hooks.checkpoint.interval=4', *small_eval(handco_root)]
+    killing = config_with_hooks(tmp_path / 'kill.py', dict(type='KillInValHook', at=4))
+    work = tmp_path / 'run'
+    train = [PYTHON, 'tools/train.py']
+    proc = run(train + [killing, '--work-dir', str(work), '--cfg-options', *opts], timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    assert osp.isfile(work / 'iter_4.pth') and not any(
+        n.startswith('best_') for n in os.listdir(work))
+    proc = run(train + [CONFIG, '--work-dir', str(work), '--resume', '--cfg-options', *opts],
+               timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'whose evaluation did not finish' in proc.stdout + proc.stderr
+    assert osp.isfile(work / 'best_FID-val_fid_iter_4.pth')
+    records = [json.loads(line) for stamp in sorted(os.listdir(work))
+               if osp.isfile(work / stamp / 'vis_data' / 'scalars.json')
+               for line in open(work / stamp / 'vis_data' / 'scalars.json')]
+    assert any('FID-val/fid' in r and r['step'] == 4 for r in records)
+
+
+def test_dist_train_uses_the_projects_environment_not_the_first_python(tmp_path):
+    """tools/dist_train.sh runs torchrun with the project's interpreter (VIDREG_VENV, default
+    .venv), not whatever `python` the PATH finds first; PYTHON still wins when set."""
+    def fake(folder, name):
+        os.makedirs(folder / 'bin')
+        path = folder / 'bin' / 'python'
+        path.write_text(f'#!/bin/sh\necho "{name} $@"\n')
+        path.chmod(0o755)
+        return str(path)
+    fake(tmp_path / 'venv', 'venv-python')
+    fake(tmp_path / 'path', 'path-python')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHON'}
+    env.update(VIDREG_VENV=str(tmp_path / 'venv'),
+               PATH=f"{tmp_path / 'path' / 'bin'}:{os.environ['PATH']}")
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '2'], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith('venv-python -m torch.distributed.run')
+    assert '--nproc_per_node=2' in proc.stdout and 'tools/train.py' in proc.stdout
+    env['PYTHON'] = str(tmp_path / 'path' / 'bin' / 'python')
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '2'], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.stdout.startswith('path-python ')
+
+
+def test_a_second_run_in_a_work_dir_in_use_is_refused_naming_the_first(tmp_path):
+    """Two runs in one work dir would share a log and overwrite each other's checkpoints: the
+    second is refused before it builds anything, naming the first; the lock of a process that
+    died (however) is no lock."""
+    from vidreg_mm.fileio import LOCK_NAME, WorkDirInUse, work_dir_lock
+    work = tmp_path / 'work'
+    with work_dir_lock(str(work)):  # the first run (this process; another open file)
+        with pytest.raises(SystemExit, match=rf'work dir .*work is in use by another run: '
+                           rf'.*"pid": {os.getpid()}.*another --work-dir'):
+            load_train_tool().main([CONFIG, '--work-dir', str(work)])
+        with pytest.raises(WorkDirInUse, match=f'"pid": {os.getpid()}'):
+            with work_dir_lock(str(work)):
+                pass
+    # a run killed while it holds the lock: its file stays, its lock goes with it
+    holder = subprocess.run(
+        [PYTHON, '-c', 'import fcntl, os, sys\nf = open(sys.argv[1], "a+")\n'
+         'fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nf.write("dead run")\nf.flush()\n'
+         'os.kill(os.getpid(), 9)', str(work / LOCK_NAME)])
+    assert holder.returncode == -signal.SIGKILL
+    assert (work / LOCK_NAME).read_text().endswith('dead run')
+    with work_dir_lock(str(work)):  # taken at once
+        assert f'"pid": {os.getpid()}' in (work / LOCK_NAME).read_text()
+
+
+def test_a_run_resumed_from_another_work_dir_leaves_that_dirs_files_alone(handco_root,
+                                                                         tmp_path):
+    """The checkpoint names its run's best checkpoint by absolute path: a run resumed from it
+    in a new work dir must not delete that file when it finds a better one, and keeps a best
+    checkpoint of its own. What the resumed config changes is said, key by key."""
+    opts = ['train_dataloader.batch_size=1', 'train_cfg.val_interval=2',
+            'default_hooks.checkpoint.interval=2', *small_eval(handco_root)]
+    old, new = tmp_path / 'old', tmp_path / 'new'
+    load_train_tool().main([CONFIG, '--work-dir', str(old), '--cfg-options',
+                            'train_cfg.max_iters=2', *opts])
+    files = {name: os.path.getmtime(old / name) for name in os.listdir(old)}
+    assert 'best_FID-val_fid_iter_2.pth' in files
+    import logging
+
+    from mmengine.logging import MMLogger
+    mmlog = []
+    handler = logging.Handler()
+    handler.emit = lambda record: mmlog.append(record.getMessage())
+    MMLogger.get_current_instance().addHandler(handler)  # the logger the next run starts in
+    load_train_tool().main([CONFIG, '--work-dir', str(new), '--resume', str(old / 'iter_2.pth'),
+                            '--cfg-options', 'train_cfg.max_iters=4', 'model.loss.lambda_reg=0.5',
+                            *opts])
+    said = [m for m in mmlog if 'differs from the one' in m]
+    assert len(said) == 1 and 'in 2 key(s)' in said[0], said
+    assert 'train_cfg.max_iters: 2 -> 4' in said[0]
+    assert 'model.loss.lambda_reg: (not set) -> 0.5' in said[0]  # the class's default before
+    assert {name: os.path.getmtime(old / name) for name in os.listdir(old)} == files
+    assert {'iter_4.pth', 'best_FID-val_fid_iter_4.pth'} <= set(os.listdir(new))
+    assert torch.load(new / 'iter_4.pth')['message_hub']['runtime_info']['best_ckpt'] == str(
+        new / 'best_FID-val_fid_iter_4.pth')
 
 
 class Payload:
@@ -205,7 +314,8 @@ def test_truncated_foreign_and_unsafe_checkpoints_are_refused(handco_root, tmp_p
     assert f'cannot resume from {foreign}: not a training checkpoint' in msg
     assert 'missing meta, state_dict, optimizer, message_hub' in msg
     msg = resume(unsafe)
-    assert f'refusing to load checkpoint {unsafe}' in msg and 'GLOBAL posix.system' in msg
+    assert f"refusing to load checkpoint {unsafe}: it names ['posix.system']" in msg
+    assert 'none is ever suggested' in msg and 'safe_globals' not in msg  # never a callable
     assert not mark.exists()  # nothing in the file ran
     assert 'does not exist' in resume(tmp_path / 'missing.pth')
 
@@ -216,11 +326,24 @@ def test_truncated_foreign_and_unsafe_checkpoints_are_refused(handco_root, tmp_p
     with pytest.raises(SystemExit, match=f'cannot read checkpoint {truncated}'):
         tool.main(spec_args)
 
+    # a checkpoint records what it was trained as; the flow-matching config refuses this
+    # DDPM checkpoint by name (the weights alone would load: the two share weight names)
+    record = torch.load(good / 'iter_2.pth')['meta']['trained_as']
+    assert record['latent'] is None and record['frames_per_clip'] == 2
+    assert record['schedule']['num_train_timesteps'] == 1000
+    flow = osp.join(ROOT, 'configs', 'synthetic_hands_flow_temporal_cpu.py')
+    with pytest.raises(SystemExit, match=r"iter_2.pth was trained as another model(.|\n)*"
+                       r"objective: checkpoint '\w+Objective', this config "
+                       r"'FlowVelocityObjective'(.|\n)*--allow-mismatch"):
+        tool.main([flow, str(good / 'iter_2.pth'), '--work-dir', str(tmp_path / 'f'),
+                   '--cfg-options', *small_eval(handco_root)])
+
 
 def test_an_older_openmmlab_checkpoint_loads_only_by_explicit_opt_in(handco_root, tmp_path):
     """A checkpoint as MMEngine writes it without WeightsOnlyCheckpointHook (HistoryBuffer
-    objects, numpy values) is refused, and the refusal says how to allow it by name; doing
-    what it says (for a file one trusts) resumes the run."""
+    objects, numpy values) is refused, naming what it holds; allowing those names (for a file
+    one trusts, as docs/training.md says) resumes the run, and the sampling tools take the
+    same opt-in."""
     import re
 
     import numpy as np
@@ -237,7 +360,7 @@ def test_an_older_openmmlab_checkpoint_loads_only_by_explicit_opt_in(handco_root
     older = tmp_path / 'older.pth'
     torch.save(ckpt, older)
     opts = [*small_eval(handco_root), 'train_cfg.max_iters=3', 'train_dataloader.batch_size=1']
-    allowed = []
+    allowed, names = [], set()
     for _ in range(4):  # each refusal names what the file holds, as far as torch can tell
         try:
             runner = load_train_tool().main([
@@ -245,13 +368,25 @@ def test_an_older_openmmlab_checkpoint_loads_only_by_explicit_opt_in(handco_root
                 '--cfg-options', *opts, *allowed])
             break
         except SystemExit as e:
-            assert f'refusing to load checkpoint {older}' in str(e)
-            allowed = [re.search(r'"(default_hooks\.weights_only\.safe_globals=\S+)"',
-                                 str(e)).group(1)]
+            message = str(e)
+            assert f'refusing to load checkpoint {older}' in message
+            # MMEngine's HistoryBuffer pickles call builtins.getattr: a function, which the
+            # refusal names but never suggests allowing; the user who trusts the file
+            # follows docs/training.md and lists the names himself
+            assert "it names ['builtins.getattr'], functions that unpickling would call" in (
+                message) and 'safe_globals=' not in message
+            names |= set(re.findall(r"'([A-Za-z_][\w.]*\.[\w]+)'", message))
+            allowed = [f"default_hooks.weights_only.safe_globals=[{','.join(sorted(names))}]"]
     else:
-        pytest.fail('the opt-in the message suggests did not load the file')
-    assert allowed and 'mmengine.logging.history_buffer.HistoryBuffer' in allowed[0]
+        pytest.fail('the names the refusal lists did not load the file')
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in allowed[0]
     assert runner.iter == 3
+    # the tools that sample from a checkpoint take the same opt-in the refusal names
+    generate = load_tool('tools/generate.py')
+    args = [CONFIG, str(older), '--out', str(tmp_path / 'gen'), '--num', '1', '--steps', '2']
+    with pytest.raises(SystemExit, match=f'refusing to load checkpoint {older}'):
+        generate.main(args)
+    assert generate.main(args + ['--cfg-options', allowed[0]]).shape[0] == 1
 
 
 # -- non-finite losses --------------------------------------------------------------------------
@@ -387,7 +522,12 @@ def test_the_skip_works_with_amp_and_on_every_rank_alike(monkeypatch):
     ('default_hooks.weights_only=None',
      "default_hooks.weights_only=None: must be dict(type='WeightsOnlyCheckpointHook')"),
     # one module's own value: the module refuses it when the Runner builds it
-    ('model.loss.lambda_reg=-0.5', 'lambda_reg must be >= 0 (0 turns the regulariser off)'),
+    ('model.loss.lambda_reg=-0.5',
+     'lambda_reg must be a finite number >= 0 (0 turns the regulariser off), got -0.5'),
+    ('model.loss.lambda_reg=inf', 'lambda_reg must be a finite number >= 0 (0 turns the '
+     'regulariser off), got inf'),
+    ('model.loss.lambda_reg=abc', "lambda_reg must be a finite number >= 0 (0 turns the "
+     "regulariser off), got 'abc'"),
     ('model.diffusion_scheduler.prediction_type=score',
      "model.diffusion_scheduler must be a diffusers DDPM-type scheduler with prediction_type "
      "in ('epsilon', 'sample', 'v_prediction'), or FlowMatchingScheduler; got DDPMScheduler "

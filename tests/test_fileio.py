@@ -51,3 +51,18 @@ def test_write_folder_makes_once_replaces_on_request_and_keeps_the_old_on_failur
     assert write_folder(str(path), make('three'), replace=True)
     assert (path / 'done').read_text() == 'three'
     assert os.listdir(tmp_path) == ['autoencoder']  # no temporary or old folder left
+
+
+def test_written_files_get_the_permissions_open_would_give(tmp_path):
+    """Temporary files are created 0600; the renamed file must not keep that (a checkpoint
+    or statistics file shared on a cluster would be unreadable to the group)."""
+    import stat
+    old = os.umask(0o022)
+    try:
+        atomic_write(str(tmp_path / 'a.bin'), b'x')
+        os.umask(0o002)
+        atomic_write(str(tmp_path / 'b.bin'), b'x')
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / 'a.bin').st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / 'b.bin').st_mode) == 0o664

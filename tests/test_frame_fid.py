@@ -69,9 +69,9 @@ def _loader(handco_root, split):
 
 
 def test_real_statistics_of_another_split_and_their_cache(handco_root, tmp_path, monkeypatch):
-    cache = str(tmp_path / 'stats' / 'train.pkl')
+    cache = str(tmp_path / 'stats' / 'train.npz')
     cfg = dict(type='FrameFID', fake_nums=4, real_split='train', feature_extractor=EXTRACTOR,
-               inception_pkl=cache, prefix='FID-train')
+               real_stats_file=cache, prefix='FID-train')
     metric = METRICS.build(cfg)
     model = _model()
     val_loader = _loader(handco_root, 'val')
@@ -94,12 +94,12 @@ def test_a_cache_of_other_data_is_recomputed_not_reused(handco_root, tmp_path, m
     """The cache is keyed by what the statistics depend on: another split, data root or
     pipeline recomputes them (and says so); the same key reuses them."""
     import shutil
-    cache = str(tmp_path / 'stats.pkl')
-    cfg = dict(type='FrameFID', fake_nums=4, feature_extractor=EXTRACTOR, inception_pkl=cache,
+    cache = str(tmp_path / 'stats.npz')
+    cfg = dict(type='FrameFID', fake_nums=4, feature_extractor=EXTRACTOR, real_stats_file=cache,
                prefix='FID-val')
     model = _model()
     METRICS.build(cfg).prepare(model, _loader(handco_root, 'val'))
-    val_mean = np.load(cache, allow_pickle=True)['real_mean']
+    val_mean = np.load(cache)['real_mean']
     other = METRICS.build(dict(cfg, real_split='train'))
     other.prepare(model, _loader(handco_root, 'val'))  # the train frames now
     assert other.num_real == 3 * 2 * 6 and not np.allclose(other.real_mean, val_mean)
@@ -116,14 +116,20 @@ def test_a_cache_of_other_data_is_recomputed_not_reused(handco_root, tmp_path, m
 
 def test_a_broken_real_frame_is_skipped_and_counted_in_the_evaluation(handco_copy, mmlog):
     """MMEngine's test-mode dataset stops at a broken frame; ours replaces the sample with
-    the next one, as training does, and the real-feature pass counts and logs it."""
-    path = osp.join(handco_copy, 'rgb', '0001', 'cam0', '00000002.jpg')
-    data = open(path, 'rb').read()
-    open(path, 'wb').write(data[:len(data) // 2])
+    the next one, as training does, and the real-feature pass counts and logs it: each
+    broken sample once, although a run of broken samples is skipped by every sample before
+    it (3 + 2 + 1 times for three in a row)."""
+    for t in (2, 3, 4):
+        path = osp.join(handco_copy, 'rgb', '0001', 'cam0', f'{t:08d}.jpg')
+        data = open(path, 'rb').read()
+        open(path, 'wb').write(data[:len(data) // 2])
     metric = METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='train',
                                 feature_extractor=EXTRACTOR, prefix='FID-train'))
     metric.prepare(_model(), _loader(handco_copy, 'val'))
-    assert metric.num_real == 3 * 2 * 6 and metric.num_broken >= 1
+    real = _loader(handco_copy, 'train').dataset
+    broken = [i for i in range(len(real)) if real.prepare_data(i) is None]
+    assert len(broken) >= 3 and broken[:3] == list(range(broken[0], broken[0] + 3))
+    assert metric.num_real == 3 * 2 * 6 and metric.num_broken == len(broken)
     assert any(f'FID-train: {metric.num_broken} real sample(s) with broken frames skipped' in m
                for m in mmlog)
     results = metric.compute_metrics([torch.randn(4, 128)])
@@ -169,7 +175,7 @@ def test_compute_fid_stats_tool_writes_the_cache_the_metric_reads(handco_root, t
                                                                    monkeypatch):
     tool = load_tool('tools/compute_fid_stats.py')
     config = osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py')
-    out = str(tmp_path / 'train.pkl')
+    out = str(tmp_path / 'train.npz')
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={handco_root}',
             'test_evaluator.metrics.fid_train.feature_extractor.type=RandomConvFeatures',
             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
@@ -181,7 +187,7 @@ def test_compute_fid_stats_tool_writes_the_cache_the_metric_reads(handco_root, t
         tool.main([config, '--metric', 'fid_x', '--out', out] + opts)
     metric = METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='train',
                                 feature_extractor=dict(type='RandomConvFeatures', seed=0,
-                                                       input_size=64), inception_pkl=out))
+                                                       input_size=64), real_stats_file=out))
     monkeypatch.setattr(type(metric), 'real_features', lambda *a: pytest.fail('not cached'))
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -209,3 +215,113 @@ def test_sample_counts_are_bounded_when_built(metric, kwargs, match):
     extra = {} if metric == 'SampleRoughness' else dict(feature_extractor=EXTRACTOR)
     with pytest.raises(ValueError, match=match):
         METRICS.build(dict(type=metric, **kwargs, **extra))
+
+
+class _RunsCode:
+    """A pickle that calls os.system when loaded: what a shared statistics file could hold."""
+
+    def __init__(self, mark):
+        self.mark = mark
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f'touch {self.mark}', ))
+
+
+def test_statistics_files_cannot_run_code(handco_root, tmp_path):
+    """Real statistics are .npz (arrays and a JSON key): a pickle is refused by name wherever
+    it is given (MMagic's inception_pkl key, or under real_stats_file), with the command that
+    converts it, and the conversion builds arrays only: the payload never runs."""
+    import pickle
+
+    from vidreg_mm.evaluation.metrics.real_stats import convert_pickled_stats, read_real_stats
+    mark = tmp_path / 'ran'
+    evil = tmp_path / 'evil.pkl'
+    evil.write_bytes(pickle.dumps(dict(real_mean=_RunsCode(mark), real_cov=np.eye(2))))
+    with pytest.raises(ValueError, match=r'inception_pkl=.*evil.pkl.*is not read: it is a '
+                       r'pickle.*real_stats_file=.*--convert .*evil.pkl'):
+        METRICS.build(dict(type='FrameFID', fake_nums=4, feature_extractor=EXTRACTOR,
+                           inception_pkl=str(evil)))
+    disguised = tmp_path / 'stats.npz'
+    disguised.write_bytes(evil.read_bytes())
+    metric = METRICS.build(dict(type='FrameFID', fake_nums=4, feature_extractor=EXTRACTOR,
+                                real_stats_file=str(disguised)))
+    with pytest.raises(ValueError, match=r'stats.npz is a pickle.*not read.*--convert'):
+        metric.prepare(_model(), _loader(handco_root, 'val'))
+    with pytest.raises(ValueError, match=r'refused global (posix|os)\.system.*not converted'):
+        convert_pickled_stats(str(evil), str(tmp_path / 'out.npz'))
+    assert not mark.exists() and not (tmp_path / 'out.npz').exists()
+    with pytest.raises(ValueError, match='must end in .npz'):
+        METRICS.build(dict(type='FrameFID', fake_nums=4, feature_extractor=EXTRACTOR,
+                           real_stats_file=str(tmp_path / 'stats.pkl')))
+
+    # an honest pickle of either format converts, and the metric reads the result
+    mean, cov = np.arange(3.0), np.eye(3)
+    (tmp_path / 'mmagic.pkl').write_bytes(pickle.dumps(dict(mean=mean, cov=cov, size=7)))
+    convert_pickled_stats(str(tmp_path / 'mmagic.pkl'), str(tmp_path / 'mmagic.npz'))
+    stats = read_real_stats(str(tmp_path / 'mmagic.npz'))
+    assert np.array_equal(stats['real_mean'], mean) and np.array_equal(stats['real_cov'], cov)
+    assert stats['num_real'] == 7
+    key = dict(split='val', real_nums=-1)
+    (tmp_path / 'old.pkl').write_bytes(pickle.dumps(dict(
+        real_mean=np.float32([1, 2]), real_cov=np.eye(2), num_real=np.int64(5),
+        feature_extractor='x', num_broken=0, key=key), protocol=5))
+    tool = load_tool('tools/compute_fid_stats.py')
+    assert tool.main(['--convert', str(tmp_path / 'old.pkl')]) == str(tmp_path / 'old.npz')
+    stats = read_real_stats(str(tmp_path / 'old.npz'))
+    assert stats['key'] == key and stats['num_real'] == 5 and stats['feature_extractor'] == 'x'
+    assert np.array_equal(stats['real_mean'], [1, 2])
+    with pytest.raises(SystemExit, match='old.npz exists; --force'):
+        tool.main(['--convert', str(tmp_path / 'old.pkl')])
+
+
+def test_real_features_are_cached_for_the_next_run_on_the_same_data(handco_copy, user_cache,
+                                                                    mmlog):
+    """A second evaluation of the same data (a second smoke run) reads the real features from
+    the user cache and says so; an edited frame, or the cache turned off, recomputes them."""
+    import os
+    import time
+    folder = osp.join(user_cache, 'real_features')
+
+    def listing():
+        return set(os.listdir(folder)) if osp.isdir(folder) else set()
+
+    before = listing()  # other tests of the session cache their own data
+
+    def cached():
+        return listing() - before
+
+    cfg = dict(type='FrameKID', fake_nums=4, real_split='train', feature_extractor=EXTRACTOR,
+               prefix='KID-train', num_subsets=2, subset_size=4)
+    first = METRICS.build(cfg)
+    first.prepare(_model(), _loader(handco_copy, 'val'))
+    written = [m for m in mmlog if 'KID-train: features of 36 real frames cached in' in m]
+    assert len(written) == 1
+    files = cached()
+    assert len(files) == 1 and files.pop().endswith('.npz')
+
+    again = METRICS.build(cfg)
+    again.forward_inception = lambda *a: pytest.fail('read from the cache, not extracted')
+    again.prepare(_model(), _loader(handco_copy, 'val'))
+    assert torch.equal(again.real_feats, first.real_feats)
+    assert any('KID-train: features of 36 real frames read from the cache' in m for m in mmlog)
+    fid = METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='train',
+                             feature_extractor=EXTRACTOR, prefix='FID-train'))
+    fid.forward_inception = lambda *a: pytest.fail('FID reads the same cache')
+    fid.prepare(_model(), _loader(handco_copy, 'val'))
+    assert np.allclose(fid.real_mean, first.real_feats.numpy().mean(0))
+
+    frame = osp.join(handco_copy, 'rgb', '0001', 'cam0', '00000002.jpg')
+    os.utime(frame, ns=(time.time_ns(), time.time_ns() + 10**9))  # the data changed
+    edited = METRICS.build(cfg)
+    calls = []
+    extract = edited.forward_inception
+    edited.forward_inception = lambda x: calls.append(1) or extract(x)
+    edited.prepare(_model(), _loader(handco_copy, 'val'))
+    assert calls and len(cached()) == 2
+
+    off = METRICS.build(dict(cfg, real_feature_cache=False, real_nums=8))
+    off.prepare(_model(), _loader(handco_copy, 'val'))
+    assert len(cached()) == 2
+    with pytest.raises(ValueError, match='FrameKID does not read real_stats_file'):
+        METRICS.build(dict(cfg, real_stats_file=str(handco_copy) + '.npz'))

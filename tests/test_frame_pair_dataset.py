@@ -209,6 +209,35 @@ def test_a_missing_handco_frame_is_a_gap_that_no_pair_straddles(handco_copy, mml
             assert abs(meta['frame_ids'][1] - meta['frame_ids'][0]) == abs(meta['offset'])
 
 
+def test_missing_handco_sequences_and_empty_cameras_are_named_unless_skipped(handco_copy,
+                                                                          mmlog):
+    """A sequence that meta.json lists but that has no folder, and a camera folder without
+    frames, are an error naming them; on_missing='skip' trains on what is there, counted."""
+    meta = json.load(open(osp.join(handco_copy, 'meta.json')))
+    train = [s for s, flags in enumerate(meta['is_train']) if flags[0]]
+    val = [s for s, flags in enumerate(meta['is_train']) if not flags[0]]
+    gone, emptied = f'{train[1]:04d}', f'{train[0]:04d}'
+    whole = build(handco_copy, split='train').num_clips
+    shutil.rmtree(osp.join(handco_copy, 'rgb', gone))
+    cam = osp.join(handco_copy, 'rgb', emptied, 'cam1')
+    for name in os.listdir(cam):
+        os.remove(osp.join(cam, name))
+    with pytest.raises(ValueError, match=rf"2 sequence\(s\) or camera\(s\) of split 'train' "
+                       rf"that .*meta.json lists hold no frames: \['sequence {gone}: no "
+                       rf"folder', '{emptied}/cam1: no frames \(meta.json lists 6\)'\].*"
+                       r"on_missing='skip'"):
+        build(handco_copy, split='train')
+    ds = build(handco_copy, split='train', on_missing='skip')
+    assert ds.num_clips == whole - 3  # one sequence (2 cameras) and one camera of another
+    assert any('2 sequence(s) or camera(s) that meta.json lists hold no frames' in m
+               for m in mmlog)
+    assert build(handco_copy, split='val').num_clips == 2 * len(val)  # the val split is whole
+    with pytest.raises(ValueError, match=r"cam5: no folder"):
+        build(handco_copy, split='val', cameras=[0, 5])
+    with pytest.raises(ValueError, match="on_missing must be 'error' or 'skip'"):
+        build(handco_copy, split='val', on_missing='ignore')
+
+
 def test_a_frame_beyond_meta_json_is_an_error(handco_copy):
     cam_dir = osp.join(handco_copy, 'rgb', '0001', 'cam1')
     os.rename(osp.join(cam_dir, '00000005.jpg'), osp.join(cam_dir, '00000006.jpg'))
@@ -258,11 +287,20 @@ def test_every_file_in_a_clip_folder_is_a_frame_or_reported(tmp_path, mmlog):
 @pytest.mark.parametrize('names, match', [
     (['3.png', '3.jpg', '4.png'], r'clip d is ambiguous: 3.jpg and 3.png .* are both frame 3'),
     (['0.png', 'cover.png'], r'clip d: .*cover.png has no frame number in its name'),
+    # timestamps in seconds: 0.04 and 0.4 are not "both frame 4"
+    (['0.0.png', '0.04.png', '0.08.png', '0.4.png'], r'clip d: .*0.0\.png is named by the '
+     r'decimal number 0.0 \(a timestamp in seconds\?\), which is not a frame id.*Rename'),
+    (['shot_1.50.jpg', 'shot_2.00.jpg'], r'decimal number 1.50'),
 ])
 def test_frames_that_cannot_be_ordered_are_errors_naming_the_clip(tmp_path, names, match):
     make_clip(tmp_path / 'd', names)
     with pytest.raises(ValueError, match=match):
         build(str(tmp_path), split='all')
+
+
+def test_numbers_inside_words_are_not_decimals(tmp_path):
+    make_clip(tmp_path / 'd', ['cam1.0001.png', 'cam1.0002.png', 'cam1.0003.png'])
+    assert build(str(tmp_path), split='all', offset_range=(-1, 1)).num_clips == 1
 
 
 @pytest.mark.parametrize('value', ['false', 'true', 0.0, None])
@@ -678,3 +716,58 @@ def test_the_clip_sampler_transform_draws_partners_in_time_order_deterministical
     assert i == 0 and 0 < j <= 3 and pair['offset'] == j  # (anchor, partner), signed d
     with pytest.raises(ValueError, match='offset_distribution must be one of'):
         SampleClipFrames(offset_distribution='gauss')
+
+
+def test_a_symlink_loop_in_the_data_root_is_named_and_skipped(videos_root, tmp_path, mmlog):
+    """A link back to a folder above it would make the listing recurse until the OS refuses
+    (ELOOP): it is skipped, named in the dataset's warning, and the videos around it are
+    found."""
+    root = tmp_path / 'vids'
+    shutil.copytree(videos_root, root)
+    os.symlink(str(root / 'train'), str(root / 'train' / 'again'))  # train/again -> train
+    os.makedirs(root / 'train' / 'class_a')
+    os.symlink('..', str(root / 'train' / 'class_a' / 'up'))  # relative loop, deeper
+    ds = build(str(root), LOAD_AND_PACK, split='train', offset_range=(-1, 1))
+    assert ds.num_clips == 3
+    loops = [m for m in mmlog if 'symbolic link(s) lead back to a folder above them' in m]
+    assert len(loops) == 1 and loops[0].count(' -> ') == 2, loops  # one warning, both named
+    assert str(root / 'train' / 'again') in loops[0] and 'class_a/up' in loops[0]
+
+
+def test_jpeg_frames_are_turned_upright_by_their_exif_orientation(tmp_path):
+    """Cameras store the sensor's rows and an orientation tag: a frame tagged 'rotate 90'
+    (orientation 6) loads as a viewer shows it, not sideways."""
+    from PIL import Image
+
+    from vidreg_mm.datasets.image_decoding import decode_image
+    rng = np.random.default_rng(0)
+    stored = np.kron(rng.integers(0, 255, (3, 5, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the 0th row is the visual right-hand side: rotate 90 degrees clockwise
+    path = tmp_path / 'f.jpg'
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    img = decode_image(path.read_bytes(), str(path))
+    Image.fromarray(stored).save(tmp_path / 'plain.jpg', quality=95)  # no tag: as stored
+    plain = decode_image((tmp_path / 'plain.jpg').read_bytes())
+    assert plain.shape == (24, 40, 3) and img.shape == (40, 24, 3)
+    assert np.array_equal(img, np.rot90(plain, k=-1))  # the same pixels, turned clockwise
+    assert np.abs(plain.astype(int) - stored).mean() < 8  # (JPEG's loss only)
+
+
+def test_a_frame_over_max_pixels_is_refused_before_decoding(tmp_path):
+    """A 10000 x 10000 frame would cost seconds per sample to decode with only Pillow's
+    warning: refused from its header, naming the file and the key."""
+    from vidreg_mm.datasets import LoadClipFrames, UnsupportedFrameError
+    from vidreg_mm.datasets.image_decoding import DEFAULT_MAX_PIXELS
+    big = tmp_path / 'big.png'
+    cv2.imwrite(str(big), np.zeros((300, 400, 3), np.uint8))
+    load = LoadClipFrames(max_pixels=100_000)
+    with pytest.raises(UnsupportedFrameError, match=r"big.png: 400 x 300 pixels \(0 Mpx\) is "
+                       r"over LoadClipFrames' max_pixels=100000.*Downscale"):
+        load(dict(frames=[str(big)], frame_inds=[0], clip_id='c'))
+    assert LoadClipFrames(max_pixels=120_000)(
+        dict(frames=[str(big)], frame_inds=[0], clip_id='c'))['img'][0].shape == (300, 400, 3)
+    assert DEFAULT_MAX_PIXELS >= 7680 * 4320  # 8K passes
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match='max_pixels must be a positive integer'):
+            LoadClipFrames(max_pixels=bad)

@@ -25,15 +25,19 @@ def small_config(tmp_path, base='configs/synthetic_hands_temporal_cpu.py', name=
 
 def checkpoint(config, path, seed=0, ema=True):
     """A checkpoint as EMAHook leaves it: averaged weights in state_dict, the trained ones in
-    ema_state_dict (prefixed module.); both non-trivial and different."""
+    ema_state_dict (prefixed module.); both non-trivial and different; with the record of
+    what it was trained as that a run writes."""
+    from vidreg_mm.run_config import trained_as
     init_default_scope('mmagic')
-    model = MODELS.build(Config.fromfile(config).model)
+    cfg = Config.fromfile(config)
+    model = MODELS.build(cfg.model)
     torch.manual_seed(seed)
     trained = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
                for k, v in model.state_dict().items()}
     averaged = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
                 for k, v in model.state_dict().items()}
-    ckpt = dict(meta=dict(iter=10), state_dict=averaged if ema else trained)
+    ckpt = dict(meta=dict(iter=10, trained_as=trained_as(model, cfg)),
+                state_dict=averaged if ema else trained)
     if ema:
         ckpt['ema_state_dict'] = dict({f'module.{k}': v for k, v in trained.items()},
                                       steps=torch.tensor(10))
@@ -101,6 +105,29 @@ def test_flow_matching_samples_with_its_ode_solvers(tmp_path):
         run(config, ckpt, tmp_path / 'd', '--sampler', 'ddim')
 
 
+def test_a_checkpoint_of_another_objective_is_refused_by_name(tmp_path):
+    """DDPM and flow-matching networks share weight names: the checkpoint's record of what it
+    was trained as is what tells them apart, for generate and export alike."""
+    ddpm = small_config(tmp_path)
+    flow = small_config(tmp_path, 'configs/synthetic_hands_flow_temporal_cpu.py', 'flow.py')
+    ckpt = str(tmp_path / 'flow.pth')
+    checkpoint(flow, ckpt)
+    with pytest.raises(SystemExit, match=r"trained as another model(.|\n)*objective: "
+                       r"checkpoint 'FlowVelocityObjective', this config '\w+Objective'"
+                       r"(.|\n)*prediction_type: checkpoint 'flow'(.|\n)*--allow-mismatch"):
+        run(ddpm, ckpt, tmp_path / 'o')
+    export = load_tool('tools/export_diffusers.py')
+    with pytest.raises(SystemExit, match='trained as another model'):
+        export.main([ddpm, ckpt, str(tmp_path / 'pipe')])
+    clip3 = small_config(tmp_path, 'configs/synthetic_hands_clip3_temporal_cpu.py', 'c3.py')
+    ddpm_ckpt = str(tmp_path / 'ddpm.pth')
+    checkpoint(ddpm, ddpm_ckpt)
+    with pytest.raises(SystemExit, match=r'frames_per_clip: checkpoint 2, this config 3'):
+        run(clip3, ddpm_ckpt, tmp_path / 'c')
+    run(ddpm, ckpt, tmp_path / 'forced', '--num', '1', '--allow-mismatch')  # the opt-in
+    run(ddpm, ddpm_ckpt, tmp_path / 'same', '--num', '1')
+
+
 def test_bad_input_is_refused_with_the_way_forward(tmp_path):
     config = small_config(tmp_path)
     ckpt = str(tmp_path / 'c.pth')
@@ -119,3 +146,18 @@ def test_bad_input_is_refused_with_the_way_forward(tmp_path):
         run(config, ckpt, tmp_path / 'z', '--num', '0')
     with pytest.raises(SystemExit, match='checkpoint .*missing.pth does not exist'):
         run(config, str(tmp_path / 'missing.pth'), tmp_path / 'm')
+
+
+def test_an_output_that_cannot_be_written_fails_before_sampling(tmp_path, monkeypatch):
+    """--out onto a file, or under a path no folder can be made at, stops at once, not
+    after minutes of sampling."""
+    config = small_config(tmp_path)
+    ckpt = str(tmp_path / 'c.pth')
+    checkpoint(config, ckpt)
+    monkeypatch.setattr(generate, 'model_of_args',
+                        lambda *a: pytest.fail('checked before the model is loaded'))
+    (tmp_path / 'taken.png').write_bytes(b'x')
+    with pytest.raises(SystemExit, match=r'--out .*taken.png is a file, not a folder'):
+        run(config, ckpt, tmp_path / 'taken.png')
+    with pytest.raises(SystemExit, match=r'cannot write into --out .*taken.png/sub'):
+        run(config, ckpt, tmp_path / 'taken.png' / 'sub')

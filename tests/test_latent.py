@@ -178,13 +178,10 @@ def test_the_latent_cache_gives_the_encoder_s_moments_and_is_keyed_by_weights(tm
 def latent_config(tmp_path, autoencoder):
     """The shipped latent recipe on 32 px frames with a small denoiser."""
     path = tmp_path / 'latent.py'
-    pipeline = [dict(type='LoadClipFrames'),
-                dict(type='Resize', keys=['img'], scale=(32, 32), interpolation='area'),
-                dict(type='PackFrames')]
     path.write_text(
         f"_base_ = [{osp.join(ROOT, 'configs', 'synthetic_hands_latent_temporal_cpu.py')!r}]\n"
-        f'train_dataloader = dict(dataset=dict(pipeline={pipeline!r}))\n'
-        f'val_dataloader = dict(dataset=dict(pipeline={pipeline!r}))\n'
+        'train_dataloader = dict(dataset=dict(frame_size=32))\n'
+        'val_dataloader = dict(dataset=dict(frame_size=32))\n'
         'test_dataloader = val_dataloader\n'
         f"model = dict(unet=dict(_delete_=True, **{dict(LATENT_UNET, sample_size=16)!r}), "
         f'autoencoder=dict(_delete_=True, **{autoencoder!r}), '

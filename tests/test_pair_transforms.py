@@ -100,3 +100,47 @@ def test_pack_frames_gives_uint8_tchw_and_metadata():
     meta = out['data_samples'].metainfo
     assert meta['clip_id'] == '0001/cam2' and meta['frame_inds'] == [3, 5]
     assert meta['offset'] == 2 and meta['img_shape'] == (8, 10) and 'video' not in meta
+
+
+def test_resize_frames_resizes_every_frame_to_the_datasets_frame_size():
+    """ResizeFrames is MMagic's Resize at the size each sample carries (the dataset's
+    frame_size): the same pixels, (h, w) order, no change at None, a clear error without it."""
+    from mmagic.datasets.transforms import Resize
+
+    from vidreg_mm.datasets.transforms import check_frame_size
+    rng = np.random.default_rng(4)
+    a, b = random_image(rng, 40, 48), random_image(rng, 40, 48)
+    t = TRANSFORMS.build(dict(type='ResizeFrames'))
+    out = t(dict(img=[a.copy(), b.copy()], frame_size=(10, 12)))['img']
+    ref = Resize(keys=['img'], scale=(12, 10), keep_ratio=False,
+                 interpolation='area')(dict(img=[a.copy(), b.copy()]))['img']
+    assert [f.shape for f in out] == [(10, 12, 3)] * 2
+    assert all(np.array_equal(o, r) for o, r in zip(out, ref))
+    assert not np.array_equal(out[0], out[1])
+    same = t(dict(img=[a.copy()], frame_size=None))['img'][0]
+    assert np.array_equal(same, a)
+    with pytest.raises(KeyError, match="frame_size.*VideoFramePairDataset"):
+        t(dict(img=[a]))
+    assert check_frame_size(32) == (32, 32) and check_frame_size((8, 16)) == (8, 16)
+    for bad in (0, -4, 2.5, True, (8, ), (8, 0), 'x'):
+        with pytest.raises(ValueError, match='frame_size must be'):
+            check_frame_size(bad)
+
+
+def test_resize_frames_refuses_to_stretch_another_aspect_ratio():
+    """33 x 17 frames resized to a square would be silently stretched: refused naming the
+    clip and the ways forward, unless stretch=True; a rounding difference passes."""
+    rng = np.random.default_rng(5)
+    wide = [random_image(rng, 17, 33), random_image(rng, 17, 33)]
+    t = TRANSFORMS.build(dict(type='ResizeFrames'))
+    with pytest.raises(ValueError, match=r'clip 0001/cam0 are 33 x 17 \(w x h\), another '
+                       r'aspect ratio than frame_size 32 x 32.*PairedCenterCropLongEdge.*'
+                       r'stretch=True'):
+        t(dict(img=[f.copy() for f in wide], frame_size=(32, 32), clip_id='0001/cam0'))
+    out = TRANSFORMS.build(dict(type='ResizeFrames', stretch=True))(
+        dict(img=[f.copy() for f in wide], frame_size=(32, 32)))['img']
+    assert [f.shape for f in out] == [(32, 32, 3)] * 2
+    cropped = TRANSFORMS.build(dict(type='PairedCenterCropLongEdge'))(dict(img=wide))
+    assert t(dict(cropped, frame_size=(32, 32)))['img'][0].shape == (32, 32, 3)
+    near = [random_image(rng, 1080, 1920)]  # 16:9 to 72 x 128: the same proportions
+    assert t(dict(img=near, frame_size=(72, 128)))['img'][0].shape == (72, 128, 3)

@@ -117,14 +117,18 @@ def test_a_config_changes_one_hook_or_metric_by_name():
     assert [(m.prefix, m.fake_nums) for m in evaluator.metrics] == [
         ('FID-train', 256), ('FID-val', 64), ('KID-train', 256), ('KID-val', 256),
         ('Diversity-train', 256), ('Diversity-val', 256), ('Roughness', 256)]
-    # the resolution is set once: pipeline and model agree in every recipe
+    # the resolution is set once: the datasets' frame_size and the model agree in every recipe
+    # (latent recipes: the model is at the latents' size, the autoencoder's factor smaller)
     for name in ('synthetic_hands_temporal_cpu', 'synthetic_hands_unet2d_temporal_cpu',
-                 'handco_temporal', 'handco_baseline'):
+                 'handco_temporal', 'handco_baseline', 'synthetic_hands_latent_temporal_cpu',
+                 'handco_temporal_latent'):
         cfg = Config.fromfile(f'{ROOT}/configs/{name}.py')
         size = cfg.model.unet.get('image_size', cfg.model.unet.get('sample_size'))
+        factor = dict(synthetic_hands_latent_temporal_cpu=2, handco_temporal_latent=8).get(name, 1)
         for split in ('train', 'val', 'test'):
-            resize = cfg[f'{split}_dataloader'].dataset.pipeline[1]
-            assert resize.scale == (size, size) == (cfg.resolution, ) * 2, (name, split)
+            dataset = cfg[f'{split}_dataloader'].dataset
+            assert dataset.pipeline[1].type == 'ResizeFrames', (name, split)
+            assert dataset.frame_size == size * factor == cfg.resolution, (name, split)
 
 
 def test_the_mmengine_internals_we_use_exist_in_the_pinned_version(tmp_path):

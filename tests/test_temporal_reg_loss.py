@@ -265,7 +265,9 @@ def test_clips_of_three_frames_compare_consecutive_frames_or_all_pairs():
 @pytest.mark.parametrize('kwargs, match', [
     (dict(simple_weight='snr'), "simple_weight must be one of \\('none', 'min_snr'\\)"),
     (dict(timestep_sampling='cosine'), 'timestep_sampling must be one of'),
-    (dict(logit_std=0.0), 'logit_std must be > 0'),
+    (dict(logit_std=0.0), 'logit_std must be a finite number > 0'),
+    (dict(lambda_reg=float('nan')), 'lambda_reg must be a finite number >= 0'),
+    (dict(min_snr_gamma=True), 'min_snr_gamma must be a finite number > 0, got True'),
     (dict(clip_pairs='first'), "clip_pairs must be one of \\('consecutive', 'all'\\)"),
 ])
 def test_bad_sampling_and_weighting_options_name_the_key(kwargs, match):

@@ -27,6 +27,7 @@ import os
 import os.path as osp
 
 import vidreg_mm  # noqa: F401  registers the modules
+from vidreg_mm.fileio import write_folder
 from vidreg_mm.inference import (ExportError, add_checkpoint_arguments, export_diffusers,
                                  model_of_args)
 
@@ -34,24 +35,42 @@ from vidreg_mm.inference import (ExportError, add_checkpoint_arguments, export_d
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Export a vidreg-mm checkpoint to diffusers')
     add_checkpoint_arguments(p)
-    p.add_argument('out', help='pipeline folder to write (must not hold one already)')
-    p.add_argument('--overwrite', action='store_true', help='replace a pipeline in OUT')
+    p.add_argument('out', help='pipeline folder to write (must not exist or be empty)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace OUT whole (its old files go; it is swapped in complete)')
     return p.parse_args(argv)
+
+
+def check_out(out: str, overwrite: bool) -> None:
+    """OUT must be a new or empty folder, or replaced whole with --overwrite: files left from
+    an earlier export (another scheduler, a vqvae/ of a latent model) would be mixed into a
+    pipeline that diffusers loads."""
+    if osp.exists(out) and not osp.isdir(out):
+        raise SystemExit(f'error: {out} is a file, not a folder: choose another OUT')
+    held = sorted(os.listdir(out)) if osp.isdir(out) else []
+    if held and not overwrite:
+        raise SystemExit(f'error: {out} is not empty (it holds {held[:5]}): an export into it '
+                         'would mix old files into the pipeline. Choose another OUT, or pass '
+                         '--overwrite to replace the folder whole')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if osp.exists(osp.join(args.out, 'model_index.json')) and not args.overwrite:
-        raise SystemExit(f'error: {args.out} already holds a pipeline: choose another OUT, or '
-                         'pass --overwrite')
+    check_out(args.out, args.overwrite)
     model, which = model_of_args(args)
-    try:
-        export_diffusers(model, args.out)
+
+    def write(folder: str) -> None:
+        export_diffusers(model, folder)
+        with open(osp.join(folder, 'vidreg_mm_export.json'), 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint, weights=which,
+                           prediction_type=model.scheduler.config.prediction_type), f, indent=2)
+
+    try:  # written beside OUT and renamed into place: never a half pipeline
+        write_folder(args.out, write, replace=True)
     except ExportError as e:
         raise SystemExit(f'error: cannot export: {e}') from None
-    with open(osp.join(args.out, 'vidreg_mm_export.json'), 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint, weights=which,
-                       prediction_type=model.scheduler.config.prediction_type), f, indent=2)
+    except OSError as e:
+        raise SystemExit(f'error: cannot write {args.out}: {e}') from None
     loader = ('LDMPipeline' if getattr(model, 'latent', None) is not None else
               'DDIMPipeline (or DDPMPipeline)')
     print(f'wrote {sorted(os.listdir(args.out))} to {args.out} ({which}); load it with '

@@ -14,6 +14,7 @@ import json
 import os
 import os.path as osp
 import sys
+import tempfile
 
 import cv2
 import torch
@@ -49,6 +50,17 @@ def check_args(args) -> None:
 
 
 def output_paths(out: str, num: int, overwrite: bool):
+    """The files this run writes into ``out``, checked before any sampling: ``out`` is a
+    folder this process can write to (made here), and none of the files exist unless
+    ``overwrite``."""
+    if osp.exists(out) and not osp.isdir(out):
+        raise SystemExit(f'error: --out {out} is a file, not a folder: choose another --out')
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise SystemExit(f'error: cannot write into --out {out}: {e}') from None
     names = [osp.join(out, f'{i:05d}.png') for i in range(num)] + [
         osp.join(out, 'grid.png'), osp.join(out, 'generate.json')]
     taken = [p for p in names if osp.exists(p)]
@@ -75,7 +87,6 @@ def main(argv=None):
                        batch_size=args.batch_size,
                        progress=lambda n: [bar.update() for _ in range(n)])
     sys.stdout.write('\n')
-    os.makedirs(args.out, exist_ok=True)
     for img, path in zip(imgs, paths):
         if not cv2.imwrite(path, cv2.cvtColor(img.permute(1, 2, 0).numpy(), cv2.COLOR_RGB2BGR)):
             raise SystemExit(f'error: could not write {path}')

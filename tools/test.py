@@ -54,7 +54,10 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
-    cfg = load_run_config(args)
+    try:
+        cfg = load_run_config(args)
+    except ConfigError as e:
+        raise SystemExit(f'error: {e}') from None
     cfg.load_from = args.checkpoint
     if args.allow_mismatch:
         if 'weights_only' not in cfg.get('default_hooks', {}):

@@ -4,15 +4,19 @@
     tools/dist_train.sh configs/handco_temporal.py 8 --amp
 """
 import argparse
+import os
 import os.path as osp
+from contextlib import ExitStack
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
 from vidreg_mm.config_check import ConfigError, check_config
+from vidreg_mm.config_keys import config_changes
 from vidreg_mm.engine import (CheckpointError, SampleGridHook, check_training_checkpoint,
                               find_resume_checkpoint)
 from vidreg_mm.engine.optim_wrapper import AMP_WRAPPERS
+from vidreg_mm.fileio import WorkDirInUse, work_dir_lock
 from vidreg_mm.run_config import add_run_arguments, build_runner, load_run_config, parse_run_args
 
 
@@ -27,7 +31,16 @@ def parse_args(argv=None):
     return parse_run_args(add_run_arguments(parser), argv)
 
 
-def build_config(args) -> Config:
+def launch_rank() -> int:
+    """This process's rank in its launch (torchrun's RANK, Slurm's SLURM_PROCID; 0 alone)."""
+    return int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', 0)))
+
+
+def build_config(args, held: ExitStack = None) -> Config:
+    """The run's config, checked (:func:`check_config`: nothing is written for an invalid
+    one); with ``held``, rank 0 then takes the work dir's lock into it (held until ``held``
+    closes: a second run in the same work dir is refused, naming this one) before it looks
+    for earlier checkpoints there."""
     cfg = load_run_config(args)
     if args.amp:
         kind = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -39,6 +52,9 @@ def build_config(args) -> Config:
         else:
             cfg.optim_wrapper.type = AMP_WRAPPERS[kind]
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    check_config(cfg, splits=('train', 'val'))
+    if held is not None and launch_rank() == 0:
+        held.enter_context(work_dir_lock(cfg.work_dir))
     if args.resume is not None:
         path = (find_resume_checkpoint(cfg.work_dir) if args.resume == 'auto' else args.resume)
         if path is None:
@@ -46,11 +62,33 @@ def build_config(args) -> Config:
                       'beginning', logger='current', level=30)
         else:
             safe = cfg.get('default_hooks', {}).get('weights_only', {}).get('safe_globals', ())
-            check_training_checkpoint(path, safe)  # a clear error before anything is built
+            # a clear error before anything is built
+            checkpoint = check_training_checkpoint(path, safe)
             cfg.resume, cfg.load_from = True, path
+            log_config_changes(path, checkpoint, cfg)
     else:
         refuse_to_overwrite(cfg.work_dir)
     return cfg
+
+
+def log_config_changes(path: str, checkpoint: dict, cfg: Config) -> None:
+    """Say what this config changes against the one the resumed checkpoint was trained
+    with (a changed lambda or batch size is allowed, and never silent)."""
+    saved = checkpoint['meta'].get('cfg')
+    if not isinstance(saved, str):
+        print_log(f'--resume: {path} holds no config to compare this one with',
+                  logger='current', level=30)
+        return
+    try:
+        changes = config_changes(saved, cfg)
+    except Exception as e:  # noqa: BLE001  a config text of another version of the project
+        print_log(f'--resume: the config saved in {path} could not be read ({e}); not '
+                  'compared with this one', logger='current', level=30)
+        return
+    if changes:
+        print_log(f'--resume: this config differs from the one {path} was trained with in '
+                  f'{len(changes)} key(s):\n  ' + '\n  '.join(changes), logger='current',
+                  level=30)
 
 
 def refuse_to_overwrite(work_dir: str) -> None:
@@ -78,15 +116,15 @@ def report(runner):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        cfg = build_config(args)
-        check_config(cfg, splits=('train', 'val'))
-    except (ConfigError, CheckpointError, FileNotFoundError) as e:
-        raise SystemExit(f'error: {e}') from None
-    runner = build_runner(cfg)
-    runner.train()
-    if runner.rank == 0:
-        report(runner)
+    with ExitStack() as held:  # the work dir's lock, for the run's life
+        try:
+            cfg = build_config(args, held)
+        except (ConfigError, CheckpointError, FileNotFoundError, WorkDirInUse) as e:
+            raise SystemExit(f'error: {e}') from None
+        runner = build_runner(cfg)
+        runner.train()
+        if runner.rank == 0:
+            report(runner)
     return runner
 
 

@@ -88,11 +88,14 @@ def check_config(cfg, splits=('train', 'val')) -> None:
     - each dataloader's ``batch_size`` is an integer in [1, MAX_BATCH_SIZE];
     - ``default_hooks.checkpoint.save_best`` names a metric of ``val_evaluator``, and
       ``wandb.enabled`` has the wandb package (training);
+    - every key of a module's dict is an argument of its class
+      (:func:`vidreg_mm.config_keys.unknown_keys`);
     - ``default_hooks.weights_only`` is a ``WeightsOnlyCheckpointHook`` (without it, the
       checkpoints a run writes hold MMEngine objects that weights-only loading refuses, and
       nothing could resume or test them).
     """
-    errors: List[str] = []
+    from .config_keys import unknown_keys
+    errors: List[str] = unknown_keys(cfg)
     model = cfg.get('model') or {}
     found = _downsamplings(model.get('unet') or {})
     if found:

@@ -24,6 +24,12 @@ def _fsync_folder(folder: str) -> None:
             os.close(dir_fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = 'wb', fsync: bool = False):
     """A file object for writing ``path`` whole or not at all (see the module docstring):
@@ -35,6 +41,7 @@ def atomic_open(path: str, mode: str = 'wb', fsync: bool = False):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp: 0600)
         with os.fdopen(fd, mode) as f:
             yield f
             if fsync:
@@ -93,3 +100,55 @@ def write_folder(path: str, make: Callable[[str], None], complete: Optional[str]
             if leftover and osp.exists(leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
     return True
+
+
+class WorkDirInUse(RuntimeError):
+    """Another live process holds the work dir's lock; the message names it."""
+
+
+#: the lock file of a work dir (its content describes the run that holds it)
+LOCK_NAME = '.run.lock'
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: str):
+    """Hold ``work_dir`` for one run: an exclusive ``flock`` on ``<work_dir>/.run.lock``,
+    whose content says who holds it (pid, host, start, command). The kernel releases the lock
+    when its process ends, however it ends, so the file of a dead run is not a lock: the next
+    run takes it. A second live run is refused with :class:`WorkDirInUse` naming the first.
+    (``flock`` is local to a machine on some network file systems.)"""
+    import datetime
+    import fcntl
+    import json
+    import socket
+    import sys
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, LOCK_NAME)
+    f = open(path, 'a+')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or '(no description)'
+        f.close()
+        raise WorkDirInUse(f'work dir {work_dir} is in use by another run: {holder}. Wait for '
+                           'it to end, or give this run another --work-dir') from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                                started=datetime.datetime.now().isoformat(timespec='seconds'),
+                                command=' '.join(sys.argv))) + '\n')
+        f.flush()
+        yield path
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def user_cache_dir(name: str) -> str:
+    """``<root>/<name>``: a folder of the user's cache, ``$VIDREG_CACHE_DIR`` or
+    ``~/.cache/vidreg-mm`` (what is found again by key, never a dataset's folder)."""
+    root = os.environ.get('VIDREG_CACHE_DIR') or osp.join(osp.expanduser('~'), '.cache',
+                                                          'vidreg-mm')
+    return osp.join(root, name)

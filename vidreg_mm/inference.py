@@ -7,7 +7,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from .engine import refuse_mismatch, sampling_weights
+from .engine import load_local_checkpoint, refuse_mismatch, sampling_weights
+from .engine.checkpoint_io import refuse_other_training
 
 
 class ExportError(ValueError):
@@ -36,6 +37,7 @@ def add_checkpoint_arguments(parser):
 def model_of_args(args, device: str = 'cpu') -> Tuple[torch.nn.Module, str]:
     """:func:`load_model` for :func:`add_checkpoint_arguments`' arguments; errors end the
     command with their message (SystemExit)."""
+    from .config_check import ConfigError
     from .engine import CheckpointError
     if not os.path.isfile(args.checkpoint):
         raise SystemExit(f'error: checkpoint {args.checkpoint} does not exist')
@@ -43,7 +45,7 @@ def model_of_args(args, device: str = 'cpu') -> Tuple[torch.nn.Module, str]:
         return load_model(args.config, args.checkpoint, ema=args.ema,
                           cfg_options=args.cfg_options, allow_mismatch=args.allow_mismatch,
                           device=device)
-    except CheckpointError as e:
+    except (CheckpointError, ConfigError) as e:
         raise SystemExit(f'error: {e}') from None
     except ValueError as e:  # a module refused its arguments (the message names them)
         raise SystemExit(f'error: invalid config: {e}') from None
@@ -54,16 +56,26 @@ def load_model(config: str, checkpoint: str, ema: bool = True,
                device: str = 'cpu') -> Tuple[torch.nn.Module, str]:
     """The config's model with the checkpoint's weights (EMA or trained:
     :func:`vidreg_mm.engine.sampling_weights`), in eval mode; and which weights they are.
-    A checkpoint that does not fit the model is a ``CheckpointError`` listing the keys,
-    unless ``allow_mismatch`` (what fits is loaded)."""
+    A checkpoint trained as another model (objective, schedule, latent space, frames per
+    clip) or whose weights do not fit the model is a ``CheckpointError`` naming the
+    differences, unless ``allow_mismatch`` (what fits is loaded)."""
+    from .config_check import ConfigError
+    from .config_keys import merge_options, unknown_keys
     cfg = Config.fromfile(config)
     if cfg_options:
-        cfg.merge_from_dict(dict(cfg_options))
+        merge_options(cfg, dict(cfg_options))
+    errors = unknown_keys(dict(model=cfg.model))
+    if errors:
+        raise ConfigError('invalid config:\n  ' + '\n  '.join(errors))
     init_default_scope(cfg.get('default_scope', 'mmagic'))
     from mmagic.registry import MODELS
     model = MODELS.build(cfg.model)
-    weights, which = sampling_weights(checkpoint, ema=ema)
+    safe = ((cfg.get('default_hooks') or {}).get('weights_only') or {}).get('safe_globals', ())
+    loaded = load_local_checkpoint(checkpoint, 'cpu', safe)
+    weights, which = sampling_weights(checkpoint, ema=ema, checkpoint=loaded)
     if not allow_mismatch:
+        from .run_config import trained_as
+        refuse_other_training(trained_as(model, cfg), loaded, checkpoint, '--allow-mismatch')
         refuse_mismatch(model, weights, checkpoint, '--allow-mismatch')
     model.load_state_dict(weights, strict=not allow_mismatch)
     return model.to(device).eval(), which

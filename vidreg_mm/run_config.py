@@ -41,6 +41,18 @@ def frames_per_sample(dataset: dict) -> int:
     return int(dataset.get('num_frames', defaults['num_frames']))
 
 
+def trained_as(model, cfg) -> dict:
+    """A run's record of what its network was trained as (``meta['trained_as']`` of its
+    checkpoints): the model's (:meth:`TemporalDiffusionModel.trained_as`: objective,
+    prediction type, noise schedule, latent space) and the frames per clip of its training
+    data; {} for a model that keeps no record."""
+    record = dict(model.trained_as()) if hasattr(model, 'trained_as') else {}
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset')
+    if record and dataset is not None:
+        record['frames_per_clip'] = frames_per_sample(dataset)
+    return record
+
+
 def frames_per_step(cfg: Config) -> int:
     """Frames one training step of a config sees on each process (batch size x frames per
     sample): what the recipes compare at equal cost."""
@@ -98,13 +110,14 @@ def load_run_config(args: argparse.Namespace) -> Config:
     """The config with the command line's overrides, launcher and work dir (default
     ``work_dirs/<config name>``). ``data_root`` among the overrides retargets every split
     (:func:`retarget_data_root`)."""
+    from .config_keys import merge_options
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         options = dict(args.cfg_options)
         root = options.pop('data_root', None)
         if options:
-            cfg.merge_from_dict(options)
+            merge_options(cfg, options)
         if root is not None:
             retarget_data_root(cfg, str(root))
     add_trackers(cfg)

@@ -13,10 +13,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),  # FID by iteration
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # atomic_local: written to a temporary file, then renamed (never a truncated checkpoint)
-    # (and best_FID-val_fid_iter_N.pth: the weights of the lowest validation FID so far)
-    checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3,
-                    save_last=True, save_best='FID-val/fid', rule='less',
+    # MMEngine's CheckpointHook (its keys) that also gathers every rank's random state where
+    # it saves and deletes only in this run's work dir; atomic_local: written to a temporary
+    # file, then renamed (never a truncated checkpoint); and best_FID-val_fid_iter_N.pth: the
+    # weights of the lowest validation FID so far
+    checkpoint=dict(type='ResumableCheckpointHook', interval=1000, by_epoch=False,
+                    max_keep_ckpts=3, save_last=True, save_best='FID-val/fid', rule='less',
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # EMA of the weights (MMEngine's hook): swapped in for validation, test and checkpoints

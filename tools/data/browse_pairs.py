@@ -42,10 +42,9 @@ def build_dataset(args):
         cfg.merge_from_dict(args.cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmagic'))
         return DATASETS.build(cfg.train_dataloader.dataset)
-    pipeline = [dict(type='LoadClipFrames'),
-                dict(type='Resize', keys=['img'], scale=(args.size, args.size)),
-                dict(type='PackFrames')]
-    return VideoFramePairDataset(args.data_root, pipeline=pipeline, split=args.split,
+    pipeline = [dict(type='LoadClipFrames'), dict(type='ResizeFrames'), dict(type='PackFrames')]
+    return VideoFramePairDataset(args.data_root, pipeline=pipeline, frame_size=args.size,
+                                 split=args.split,
                                  offset_range=tuple(args.offset_range))
 
 

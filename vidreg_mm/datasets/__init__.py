@@ -2,19 +2,19 @@ from .clip_sampling import SampleClipFrames, check_offset_range
 from .clip_sources import detect_source, scan_frame_folders, scan_videos
 from .frame_pair_dataset import VideoFramePairDataset
 from .handco import scan_handco
-from .loading import (BrokenFrameError, LoadClipFrames, UnsupportedFrameError, open_video,
-                      write_video)
+from .image_decoding import BrokenFrameError, UnsupportedFrameError
+from .loading import LoadClipFrames, open_video, write_video
 from .synthetic_hands import (CURL_NAMES, POSE_NAMES, SyntheticHandsConfig, ensure_synthetic_hands,
                               finger_curls, generate_synthetic_hands, sample_synthetic_hand_frames,
                               synthetic_hands_poses)
 from .transforms import (PackFrames, PairedCenterCropLongEdge, PairedColorJitter,
-                         PairedRandomResizedCrop)
+                         PairedRandomResizedCrop, ResizeFrames)
 
 __all__ = [
     'VideoFramePairDataset', 'SampleClipFrames', 'check_offset_range', 'LoadClipFrames',
     'BrokenFrameError',
     'UnsupportedFrameError', 'open_video', 'write_video', 'PackFrames', 'PairedCenterCropLongEdge',
-    'PairedColorJitter', 'PairedRandomResizedCrop',
+    'PairedColorJitter', 'PairedRandomResizedCrop', 'ResizeFrames',
     'SyntheticHandsConfig', 'generate_synthetic_hands', 'ensure_synthetic_hands',
     'synthetic_hands_poses', 'sample_synthetic_hand_frames', 'POSE_NAMES',
     'CURL_NAMES', 'finger_curls',

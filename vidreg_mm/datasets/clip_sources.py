@@ -153,7 +153,8 @@ def scan_videos(data_root: str, split: str, split_file=None, backend_args=None,
     with ``start``, the first frame's index in the video), cuts counted in ``report.cuts``."""
     clips = []
     for folder, names, s in _split_members(data_root, split, split_file, backend_args):
-        files = with_suffix(list_files_recursive(folder, backend_args), VIDEO_EXTENSIONS)
+        files = with_suffix(list_files_recursive(folder, backend_args, report),
+                            VIDEO_EXTENSIONS)
         if not files:
             raise ValueError(f'no video files {VIDEO_EXTENSIONS} under {folder} (split '
                              f'{s!r}): it holds {describe_contents(folder, backend_args)}')

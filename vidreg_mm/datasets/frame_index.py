@@ -1,5 +1,6 @@
 """Frames of a folder in temporal order: frame ids from file names, clips split at gaps, and
 the folder listings every source scanner shares (through MMEngine's file backends)."""
+import os
 import os.path as osp
 import re
 from collections import Counter
@@ -31,7 +32,13 @@ class ScanReport:
     gaps: List[str] = field(default_factory=list)
     not_frames: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)  # HanCo frames meta.json lists
+    absent: List[str] = field(default_factory=list)  # HanCo sequences / cameras without frames
     cuts: List[str] = field(default_factory=list)  # shot cuts videos were split at
+    loops: List[str] = field(default_factory=list)  # symbolic links back to a folder above
+
+
+#: a stem that ends in a decimal number (``0.04``, ``clip_1.25``), not part of a word
+DECIMAL_NAME = re.compile(r'(?<![A-Za-z0-9.])\d+\.\d+$')
 
 
 def frame_id(name: str) -> Optional[int]:
@@ -51,6 +58,14 @@ def index_frames(folder: str, names: List[str], label: str,
             if report is not None:
                 report.not_frames.append(osp.join(folder, name))
             continue
+        decimal = DECIMAL_NAME.search(osp.splitext(name)[0])
+        if decimal:
+            raise ValueError(
+                f'clip {label}: {osp.join(folder, name)} is named by the decimal number '
+                f'{decimal.group(0)} (a timestamp in seconds?), which is not a frame id: '
+                'frame ids are integers, and 0.04 and 0.4 would both read as frame 4. Rename '
+                "the clip's frames to integers in time order (00000000.png, 00000001.png, "
+                '...; e.g. round(seconds x frame rate))')
         i = frame_id(name)
         if i is None:
             raise ValueError(f'clip {label}: {osp.join(folder, name)} has no frame number in '
@@ -112,11 +127,35 @@ def with_suffix(names, suffixes):
     return [n for n in names if osp.splitext(n)[1].lower() in suffixes]
 
 
-def list_files_recursive(path, backend_args) -> List[str]:
-    """Every file under ``path``, as paths relative to it, in natural order."""
-    entries = fileio.list_dir_or_file(path, list_dir=False, list_file=True, recursive=True,
-                                      backend_args=backend_args)
-    return sorted(entries, key=natural_key)
+def list_files_recursive(path, backend_args, report: Optional[ScanReport] = None) -> List[str]:
+    """Every file under ``path``, as paths relative to it, in natural order. Local folders
+    are walked following symbolic links, except a link back to a folder above it (a loop,
+    which MMEngine's listing follows until the OS refuses with ELOOP): such a link is
+    skipped and goes to ``report.loops``, which the dataset logs."""
+    if not isinstance(fileio.get_file_backend(path, backend_args=backend_args),
+                      fileio.LocalBackend):
+        entries = fileio.list_dir_or_file(path, list_dir=False, list_file=True,
+                                          recursive=True, backend_args=backend_args)
+        return sorted(entries, key=natural_key)
+    files: List[str] = []
+    loops = report.loops if report is not None else []
+    _walk_local(path, '', (osp.realpath(path), ), files, loops)
+    return sorted(files, key=natural_key)
+
+
+def _walk_local(root: str, rel: str, above: Tuple[str, ...], files: List[str],
+                loops: List[str]) -> None:
+    with os.scandir(osp.join(root, rel)) as entries:
+        for entry in entries:
+            name = osp.join(rel, entry.name) if rel else entry.name
+            if entry.is_file():
+                files.append(name)
+            elif entry.is_dir():
+                real = osp.realpath(entry.path)
+                if real in above:
+                    loops.append(f'{entry.path} -> {real}')
+                    continue
+                _walk_local(root, name, above + (real, ), files, loops)
 
 
 def describe_contents(folder: str, backend_args=None, limit: int = 5) -> str:

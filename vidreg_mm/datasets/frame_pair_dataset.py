@@ -16,6 +16,7 @@ from .handco import scan_handco
 from .loading import check_video_decoder
 from .shots import check_shot_detection
 from .synthetic_hands import ensure_synthetic_hands
+from .transforms import check_frame_size
 
 
 @DATASETS.register_module()
@@ -45,6 +46,10 @@ class VideoFramePairDataset(BaseDataset):
     Args:
         data_root (str): dataset root.
         pipeline (list): transforms; the first is usually ``LoadClipFrames``.
+        frame_size (int | tuple[int, int], optional): the size (h, w; an integer: square)
+            that the pipeline's ``ResizeFrames`` resizes frames to, given to it in each
+            sample (``frame_size``); None: the frames' own size. The one key of a recipe's
+            resolution. Default: None.
         split (str): 'train', 'val' or 'all'. Default: 'train'.
         source (str): 'auto', 'handco', 'videos' or 'frames'. Default: 'auto'.
         pair_mode (bool): clips of ``num_frames`` frames (True) or single frames (False).
@@ -58,6 +63,8 @@ class VideoFramePairDataset(BaseDataset):
         split_file (str, optional): split file for video and frame sources.
         on_broken (str): for videos unreadable at scan time: 'skip' (counted, warned) or
             'error'. Default: 'skip'. Frames broken at load time are ``LoadClipFrames``' job.
+        on_missing (str): HanCo sequences or cameras that meta.json lists but that hold no
+            frames: 'error' (named) or 'skip' (counted, warned). Default: 'error'.
         backend_args (dict, optional): MMEngine file backend arguments.
         shot_detection (dict, optional): video sources only: split each video at its shot
             cuts, found at index time with PySceneDetect and cached (``dict(detector=
@@ -76,6 +83,7 @@ class VideoFramePairDataset(BaseDataset):
     def __init__(self,
                  data_root: str,
                  pipeline: Sequence = (),
+                 frame_size=None,
                  split: str = 'train',
                  source: str = 'auto',
                  pair_mode: bool = True,
@@ -86,6 +94,7 @@ class VideoFramePairDataset(BaseDataset):
                  cameras: Optional[List[int]] = None,
                  split_file: Optional[str] = None,
                  on_broken: str = 'skip',
+                 on_missing: str = 'error',
                  backend_args: Optional[dict] = None,
                  generate_if_missing: Optional[dict] = None,
                  shot_detection: Optional[dict] = None,
@@ -103,10 +112,11 @@ class VideoFramePairDataset(BaseDataset):
         if not data_root:
             raise ValueError('data_root is not set')
         self.split, self.source = split, source
+        self.frame_size = check_frame_size(frame_size)
         self.clip_sampler = SampleClipFrames(num_frames, offset_range, offset_distribution,
                                              pair_mode)
         self.image_dir, self.cameras, self.split_file = image_dir, cameras, split_file
-        self.on_broken = on_broken
+        self.on_broken, self.on_missing = on_broken, on_missing
         self.backend_args = backend_args
         self.generate_if_missing = generate_if_missing
         self.shot_detection = check_shot_detection(shot_detection)
@@ -132,7 +142,7 @@ class VideoFramePairDataset(BaseDataset):
         report = self.scan_report = ScanReport()
         if source == 'handco':
             clips = scan_handco(self.data_root, self.split, self.image_dir, self.cameras,
-                                self.backend_args, report)
+                                self.backend_args, report, self.on_missing)
         elif source == 'videos':
             clips = scan_videos(self.data_root, self.split, self.split_file, self.backend_args,
                                 on_unreadable=self._unreadable,
@@ -146,10 +156,14 @@ class VideoFramePairDataset(BaseDataset):
                 (report.gaps, 'gap(s) in frame ids: the clips are split there, no pair '
                  'straddles a gap'),
                 (report.missing, 'frame(s) that meta.json lists are missing (gaps)'),
+                (report.absent, "sequence(s) or camera(s) that meta.json lists hold no frames "
+                 "(on_missing='skip'): not used"),
                 (report.not_frames, 'file(s) in clip folders are not images Pillow reads: '
                  'not used'),
                 (report.cuts, 'shot cut(s) in videos: the videos are split there, no pair '
-                 'straddles a cut')):
+                 'straddles a cut'),
+                (report.loops, 'symbolic link(s) lead back to a folder above them (loops): '
+                 'skipped')):
             if items:
                 print_log(f'{where}: {len(items)} {what}; e.g. {items[:3]}', logger='current',
                           level=30)
@@ -244,13 +258,21 @@ class VideoFramePairDataset(BaseDataset):
     def num_clips(self) -> int:
         return super().__len__()
 
+    def clip_files(self) -> List[str]:
+        """The files the clips read (frame images or video files), each once."""
+        infos = (super(VideoFramePairDataset, self).get_data_info(c)
+                 for c in range(self.num_clips))
+        return list(dict.fromkeys(f for i in infos for f in i.get('frames') or [i['video']]))
+
     # -- items ---------------------------------------------------------------------------------
     def get_data_info(self, idx: int) -> dict:
         """The clip of anchor ``idx`` with ``anchor`` (its frame index) added, and in
-        ``test_mode`` the seed of its draw (``sample_seed``, the index)."""
+        ``test_mode`` the seed of its draw (``sample_seed``, the index), and the dataset's
+        ``frame_size``."""
         info = super().get_data_info(int(self._anchor_clip[idx]))
         info['anchor'] = int(self._anchor_frame[idx])
         info['sample_idx'] = idx
+        info['frame_size'] = self.frame_size
         if self.test_mode:
             info['sample_seed'] = idx
         return info
@@ -258,9 +280,10 @@ class VideoFramePairDataset(BaseDataset):
     def __getitem__(self, idx: int) -> dict:
         """MMEngine's item, except that in ``test_mode`` (evaluation) a sample whose frames do
         not decode is replaced, as in training, by the next sample that does (deterministic,
-        where training draws one at random); the sample that replaces it carries the number
-        of samples skipped in its metainfo (``num_broken_skipped``), for the evaluation to
-        count. MMEngine's own test mode stops the run at the first broken frame."""
+        where training draws one at random); the sample that replaces it carries the indices
+        of the samples it skipped in its metainfo (``broken_skipped``), for the evaluation to
+        count each broken sample once (a run of broken frames is skipped by every sample
+        before it). MMEngine's own test mode stops the run at the first broken frame."""
         if not self.test_mode:
             return super().__getitem__(idx)
         if not self._fully_initialized:
@@ -269,7 +292,8 @@ class VideoFramePairDataset(BaseDataset):
             data = self.prepare_data((idx + skipped) % len(self))
             if data is not None:
                 if skipped and 'data_samples' in data:
-                    data['data_samples'].set_metainfo(dict(num_broken_skipped=skipped))
+                    data['data_samples'].set_metainfo(dict(broken_skipped=[
+                        (idx + k) % len(self) for k in range(skipped)]))
                 return data
         raise RuntimeError(f'{self.data_root} (split {self.split!r}): samples {idx} to '
                            f'{idx + skipped} all hold broken frames; see the warnings above')

@@ -43,9 +43,23 @@ def load_handco_meta(data_root: str, backend_args=None) -> Dict[str, list]:
     return meta
 
 
+def _split_of(flags) -> Optional[str]:
+    values = set(bool(v) for v in flags)
+    return ('train' if values.pop() else 'val') if len(values) == 1 else None
+
+
 def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None,
-                backend_args=None, report: Optional[ScanReport] = None) -> List[dict]:
-    """Clips of HanCo: ``<image_dir>/%04d/cam%d/%08d.jpg``, split by meta.json's is_train."""
+                backend_args=None, report: Optional[ScanReport] = None,
+                on_missing: str = 'error') -> List[dict]:
+    """Clips of HanCo: ``<image_dir>/%04d/cam%d/%08d.jpg``, split by meta.json's is_train.
+
+    Sequences of the split that meta.json lists but that have no folder, and camera folders
+    without frames (or a requested camera that a sequence lacks) are an error naming them,
+    unless ``on_missing='skip'`` (they go to ``report.absent``, which the dataset logs).
+    Frames missing inside a camera folder are gaps (``report.missing``)."""
+    if on_missing not in ('error', 'skip'):
+        raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+    absent: List[str] = []
     if image_dir not in HANCO_IMAGE_DIRS:
         raise ValueError(f'image_dir={image_dir!r} is not a HanCo image folder; choose one '
                          f'of {HANCO_IMAGE_DIRS}')
@@ -61,6 +75,9 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
     if extra:
         raise ValueError(f'{img_root} holds sequence folders {extra[:5]} that {meta_path} '
                          f'(with {num_seq} sequences) does not describe')
+    absent += [f'sequence {s:04d}: no folder' for s in range(num_seq)
+               if f'{s:04d}' not in seq_dirs and meta['is_train'][s]
+               and split in ('all', _split_of(meta['is_train'][s]))]
     clips = []
     for seq_name in seq_dirs:
         s = int(seq_name)
@@ -79,12 +96,19 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
         cam_dirs = [d for d in list_sorted(seq_dir, backend_args, dirs=True)
                     if re.fullmatch(r'cam\d+', d)]
         if cameras is not None:
+            absent += [f'{seq_name}/cam{c}: no folder' for c in cameras
+                       if f'cam{c}' not in cam_dirs]
             cam_dirs = [d for d in cam_dirs if int(d[3:]) in cameras]
+        elif not cam_dirs:
+            absent.append(f'sequence {seq_name}: no camera folder')
         for cam_name in cam_dirs:
             cam_dir = osp.join(seq_dir, cam_name)
             label = f'{seq_name}/{cam_name}'
             frames = index_frames(cam_dir, list_sorted(cam_dir, backend_args, dirs=False), label,
                                   report)
+            if not frames:
+                absent.append(f'{label}: no frames (meta.json lists {n_meta})')
+                continue
             beyond = [(i, p) for i, p in frames if i >= n_meta]
             if beyond:
                 raise ValueError(f'{beyond[0][1]} is frame {beyond[0][0]}, but {meta_path} '
@@ -96,4 +120,13 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
             clips += frame_clips(dict(clip_id=label, sequence=seq_name,
                                       camera=int(cam_name[3:]), split=seq_split),
                                  frames, label, report)
+    if absent and on_missing == 'error':
+        raise ValueError(
+            f'{img_root}: {len(absent)} sequence(s) or camera(s) of split {split!r} that '
+            f'{meta_path} lists hold no frames: {absent[:8]}' + (' ...' if len(absent) > 8
+                                                                  else '')
+            + ". To train on what is there, set the dataset key on_missing='skip' (they are "
+            'then counted in a warning)')
+    if report is not None:
+        report.absent += absent
     return clips

@@ -10,6 +10,8 @@ from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from mmengine.logging import print_log
 
+from .image_decoding import DEFAULT_MAX_PIXELS, BrokenFrameError, decode_image
+
 #: video decoders: PyAV (FFmpeg's libraries, maintained) and decord 0.6.0 (no release since
 #: 2021; fails on frame widths such as 16, 24, 48 and 72 and rescales clips whose frame size
 #: changes); the dataset's ``video_decoder`` picks one
@@ -139,48 +141,16 @@ def open_video(path: str, backend_args: Optional[dict] = None, decoder: str = 'p
     return reader(io.BytesIO(backend.get(path)))
 
 
-class BrokenFrameError(RuntimeError):
-    """A frame or video that cannot be decoded (or only partly)."""
-
-
-class UnsupportedFrameError(ValueError):
-    """An image that decodes but has no single right 8-bit RGB reading (float or 32-bit
-    integer pixels): refused by name, never guessed."""
-
-
-#: Pillow modes whose pixels are 16-bit unsigned integers (16-bit grayscale PNG and TIFF)
-_MODES_16BIT = ('I;16', 'I;16L', 'I;16B', 'I;16N')
-
-
-def image_to_rgb8(img, path: str = '') -> np.ndarray:
-    """The 8-bit RGB array (H x W x 3, uint8) of a decoded Pillow image, whatever its mode.
-
-    8-bit modes (L, P, RGB, RGBA, LA, PA, CMYK, YCbCr, 1, ...) go through Pillow's own
-    conversion to RGB (alpha is dropped). 16-bit grayscale is scaled to 8 bits (v / 257,
-    rounded), where Pillow's conversion would clip it to white. 32-bit integer and float
-    images have no agreed range and raise :class:`UnsupportedFrameError` naming the file.
-    """
-    if img.mode in _MODES_16BIT:
-        grey = np.asarray(img, dtype=np.float64)
-        grey = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
-    if img.mode in ('I', 'F') or img.mode.startswith(('I;32', 'F;')):
-        kind = '32-bit integer' if img.mode.startswith('I') else 'floating-point'
-        raise UnsupportedFrameError(
-            f'{path}: Pillow mode {img.mode!r} ({kind} pixels) has no agreed 8-bit reading; '
-            'convert the frames to 8- or 16-bit images')
-    return np.ascontiguousarray(np.asarray(img.convert('RGB'), dtype=np.uint8))
-
-
 @TRANSFORMS.register_module()
 class LoadClipFrames(BaseTransform):
     """Decode the frames ``frame_inds`` of one clip into ``results['img']`` (a list, RGB uint8).
 
     Image clips (``results['frames']``) are read through MMEngine's file backends and decoded
-    with Pillow, which rejects truncated files. Video clips (``results['video']``) are decoded
-    with the clip's ``video_decoder`` (the dataset's option: PyAV by default, or decord), the
-    whole pair in one ``get_batch`` call; each worker keeps a bounded cache of open readers,
-    so a video is opened once per worker.
+    with Pillow (:func:`.image_decoding.decode_image`: turned upright by their EXIF
+    orientation, refused above ``max_pixels``), which rejects truncated files. Video clips
+    (``results['video']``) are decoded with the clip's ``video_decoder`` (the dataset's
+    option: PyAV by default, or decord), the whole pair in one ``get_batch`` call; each
+    worker keeps a bounded cache of open readers, so a video is opened once per worker.
 
     A broken frame or video is skipped by default: the transform returns ``None`` (MMEngine's
     dataset then draws another sample), counts it, and warns once per file with its path.
@@ -190,15 +160,19 @@ class LoadClipFrames(BaseTransform):
         max_open_videos (int): size of the per-worker reader cache. Default: 16.
         on_broken (str): 'skip' or 'error'. Default: 'skip'.
         backend_args (dict, optional): MMEngine file backend arguments.
+        max_pixels (int): image frames with more pixels are refused, naming the file, before
+            they are decoded. Default: 40 million (8K passes).
     """
 
     def __init__(self, max_open_videos: int = 16, on_broken: str = 'skip',
-                 backend_args: Optional[dict] = None):
+                 backend_args: Optional[dict] = None, max_pixels: int = DEFAULT_MAX_PIXELS):
         if on_broken not in ('skip', 'error'):
             raise ValueError(f"on_broken must be 'skip' or 'error', got {on_broken!r}")
         if max_open_videos < 1:
             raise ValueError(f'max_open_videos must be >= 1, got {max_open_videos}')
-        self.max_open_videos = max_open_videos
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ValueError(f'max_pixels must be a positive integer, got {max_pixels!r}')
+        self.max_open_videos, self.max_pixels = max_open_videos, max_pixels
         self.on_broken = on_broken
         self.backend_args = backend_args
         self._readers = OrderedDict()
@@ -233,19 +207,11 @@ class LoadClipFrames(BaseTransform):
         return [np.ascontiguousarray(f) for f in batch]
 
     def _decode_image(self, path) -> np.ndarray:
-        from PIL import Image
         try:
             content = fileio.get(path, backend_args=self.backend_args)
-            with Image.open(io.BytesIO(content)) as pil:
-                pil.load()  # a truncated file fails here
-                img = image_to_rgb8(pil, path)
-        except UnsupportedFrameError:
-            raise
-        except Exception as e:  # noqa: BLE001  Pillow raises OSError, ValueError, ...
+        except Exception as e:  # noqa: BLE001  backends raise their own error types
             raise BrokenFrameError(f'{type(e).__name__}: {e}') from e
-        if img is None or img.size == 0:
-            raise BrokenFrameError('decoded to an empty image')
-        return img
+        return decode_image(content, path, self.max_pixels)
 
     # -- transform --------------------------------------------------------------------------
     def transform(self, results: dict) -> Optional[dict]:

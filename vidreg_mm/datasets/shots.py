@@ -14,7 +14,8 @@ between consecutive frames (``content_val``), a shot being at least ``min_scene_
 It is fed the frames that the dataset's video decoder gives, so cut positions are indices of
 the frames training reads. Results are cached as JSON files keyed by the video's absolute
 path, size and modification time, the decoder and the detector's options, under
-``cache_dir`` (default ``~/.cache/vidreg-mm/shots``); a dataset folder is never written to.
+``cache_dir`` (default ``~/.cache/vidreg-mm/shots``, or ``$VIDREG_CACHE_DIR/shots``); a
+dataset folder is never written to.
 """
 import hashlib
 import json
@@ -24,10 +25,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..fileio import atomic_open
-
-DEFAULT_CACHE_DIR = osp.join(osp.expanduser('~'), '.cache', 'vidreg-mm', 'shots')
-
+from ..fileio import atomic_open, user_cache_dir
 
 #: each detector's default threshold (see the module docstring for what it compares)
 DEFAULT_THRESHOLDS = dict(adaptive=2.0, content=27.0)
@@ -86,7 +84,7 @@ def _cache_file(path: str, opts: dict, decoder: str) -> str:
     key = json.dumps([osp.abspath(path), st.st_size, st.st_mtime_ns, opts['detector'],
                       opts['threshold'], opts['min_scene_len'], opts['min_content_val'],
                       opts['width'], decoder])
-    return osp.join(opts['cache_dir'] or DEFAULT_CACHE_DIR,
+    return osp.join(opts['cache_dir'] or user_cache_dir('shots'),
                     hashlib.sha1(key.encode()).hexdigest() + '.json')
 
 

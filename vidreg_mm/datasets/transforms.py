@@ -7,16 +7,19 @@ runs each on a pair). MMagic's ``CenterCropLongEdge`` takes one image, not a lis
 for all frames (MMagic's ``RandomResizedCrop`` draws per key and does not take lists), a
 colour jitter drawing from NumPy's generator
 (MMagic's ``ColorJitter`` reseeds torch's global generator, which would tie the training
-noise to the data pipeline), and the packing transform.
+noise to the data pipeline), the resize to the dataset's ``frame_size`` (MMagic's ``Resize``
+at a size the dataset owns, so a recipe changes the resolution with one key rather than
+restating the pipeline) and the packing transform.
 
 All transforms read and write ``results[key]`` as a list of HxWx3 uint8 frames.
 """
 import math
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
 import torch
+from mmagic.datasets.transforms import Resize
 from mmagic.registry import TRANSFORMS
 from mmagic.structures import DataSample
 from mmcv.transforms import BaseTransform
@@ -153,6 +156,76 @@ class PairedColorJitter(BaseTransform):
     def __repr__(self):
         return (f'{self.__class__.__name__}(keys={self.keys}, brightness={self.brightness}, '
                 f'contrast={self.contrast}, saturation={self.saturation}, hue={self.hue})')
+
+
+@TRANSFORMS.register_module()
+class ResizeFrames(BaseTransform):
+    """Resize every frame to ``results['frame_size']``, the dataset's ``frame_size`` key
+    (:class:`~.VideoFramePairDataset`): MMagic's ``Resize`` (``keep_ratio=False``) at that
+    size; frames are left at their size where it is None.
+
+    Frames of another aspect ratio than ``frame_size`` (beyond 2%, e.g. 16:9 video at a
+    square size) are refused naming the clip, unless ``stretch=True``: a stretched hand is
+    not the hand of the data. Crop first (``PairedCenterCropLongEdge`` gives square frames)
+    to keep the proportions.
+
+    Args:
+        keys (list[str]): keys holding lists of frames. Default: ['img'].
+        interpolation (str): mmcv's interpolation ('area' averages the pixels a smaller
+            frame's pixel covers: no aliasing when shrinking). Default: 'area'.
+        stretch (bool): resize frames of another aspect ratio anyway. Default: False.
+    """
+
+    #: relative difference of aspect ratios (w / h) taken as the same (rounding of sizes)
+    ASPECT_TOLERANCE = 0.02
+
+    def __init__(self, keys=('img',), interpolation: str = 'area', stretch: bool = False):
+        self.keys, self.interpolation, self.stretch = list(keys), interpolation, bool(stretch)
+        self._resizers = {}
+
+    def transform(self, results):
+        if 'frame_size' not in results:
+            raise KeyError("ResizeFrames reads results['frame_size'], which "
+                           'VideoFramePairDataset sets from its frame_size key; with another '
+                           "dataset use MMagic's Resize(scale=...)")
+        size = results['frame_size']
+        if size is None:
+            return results
+        h, w = size
+        if not self.stretch:
+            fh, fw = results[self.keys[0]][0].shape[:2]
+            if abs((fw / fh) / (w / h) - 1) > self.ASPECT_TOLERANCE:
+                raise ValueError(
+                    f"ResizeFrames: the frames of clip {results.get('clip_id', '?')} are "
+                    f'{fw} x {fh} (w x h), another aspect ratio than frame_size {h} x {w} '
+                    '(h x w): resizing would stretch them. Crop them first '
+                    "(dict(type='PairedCenterCropLongEdge') before ResizeFrames gives square "
+                    'frames), set the dataset\'s frame_size to their proportions, or allow '
+                    "it: dict(type='ResizeFrames', stretch=True)")
+        if size not in self._resizers:
+            self._resizers[size] = Resize(keys=self.keys, scale=(w, h), keep_ratio=False,
+                                          interpolation=self.interpolation)
+        return self._resizers[size](results)
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(keys={self.keys}, '
+                f'interpolation={self.interpolation!r}, stretch={self.stretch})')
+
+
+def check_frame_size(frame_size) -> Optional[Tuple[int, int]]:
+    """``frame_size`` as ``(h, w)`` (an integer is a square), or None (native size)."""
+    if frame_size is None:
+        return None
+    size = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
+    try:
+        h, w = size
+        ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f'frame_size must be a positive integer (square frames), (h, w) or '
+                         f'None (the frames\' own size), got {frame_size!r}')
+    return int(h), int(w)
 
 
 @TRANSFORMS.register_module()

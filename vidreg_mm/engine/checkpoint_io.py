@@ -82,6 +82,16 @@ def load_local_checkpoint(filename: str, map_location=None, safe_globals: Sequen
         if refused:
             names = sorted(set(_unsafe_globals(filename) + list(safe_globals)
                                + [refused.split()[-1]]))
+            callables = [n for n in names if not allowlistable(n)]
+            if callables:
+                raise CheckpointError(
+                    f'refusing to load checkpoint {filename}: it names {callables}, '
+                    'functions that unpickling would call, which can run any code (besides '
+                    f'{[n for n in names if n not in callables]}). A checkpoint of weights '
+                    'needs no function; a malicious file does, so none is ever suggested '
+                    'here. MMEngine\'s own older checkpoints name builtins.getattr (in their '
+                    'HistoryBuffer logs): for such a file that you trust, see "Older OpenMMLab '
+                    'checkpoints" in docs/training.md; otherwise do not load it') from None
             raise CheckpointError(
                 f'refusing to load checkpoint {filename}: it holds objects other than '
                 'tensors and plain Python data, which could run code when unpickled '
@@ -90,6 +100,30 @@ def load_local_checkpoint(filename: str, map_location=None, safe_globals: Sequen
                 f'[{",".join(names)}]" (docs/training.md)') from None
         raise CheckpointError(f'cannot read checkpoint {filename}: the file is truncated, '
                               f'corrupt or not a torch checkpoint ({reason})') from None
+
+
+#: functions that older OpenMMLab checkpoints hold to rebuild numpy values; they build arrays
+#: and call nothing else. Classes may be allow-listed (the unpickler builds their instances
+#: from plain state); no other function is ever suggested.
+ARRAY_BUILDERS = {'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+                  'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar'}
+
+
+def allowlistable(name: str) -> bool:
+    """Whether the refusal may suggest allow-listing global ``name``: a class of
+    :data:`DATA_PACKAGES`, or one of :data:`ARRAY_BUILDERS`; never another function
+    (``posix.system``, ``builtins.getattr``, ``builtins.eval``, ...) or class."""
+    if name in ARRAY_BUILDERS:
+        return True
+    try:
+        (obj, ) = resolve_globals([name])
+    except ValueError:
+        return False
+    return isinstance(obj, type) and name.split('.')[0] in DATA_PACKAGES
+
+
+#: packages whose classes an older checkpoint may hold as data (HistoryBuffer, arrays, ...)
+DATA_PACKAGES = ('numpy', 'mmengine', 'mmagic', 'collections', 'torch', 'vidreg_mm')
 
 
 def _unsupported_global(message: str) -> Optional[str]:
@@ -171,27 +205,58 @@ def refuse_mismatch(model: torch.nn.Module, weights: dict, filename: str,
             + (f'To load what fits anyway: {flag}' if flag else ''))
 
 
+def refuse_other_training(expected: dict, checkpoint: dict, filename: str,
+                          flag: str = '') -> None:
+    """A :class:`CheckpointError` naming each entry of the checkpoint's record of what it was
+    trained as (``meta['trained_as']``: objective, prediction type, schedule, latent space,
+    frames per clip) that differs from ``expected`` (this config's). Flow-matching and DDPM
+    networks share weight names, so the weights alone would load, and be sampled or scored
+    with the wrong sampler. A checkpoint without the record (written before it existed) is
+    loaded with a warning."""
+    found = (checkpoint.get('meta') or {}).get('trained_as') if isinstance(
+        checkpoint, dict) else None
+    if not expected:
+        return
+    if found is None:
+        print_log(f'checkpoint {filename} holds no record of what it was trained as '
+                  '(objective, schedule, latent space): not checked against this config',
+                  logger='current', level=30)
+        return
+    differ = [f'  {k}: checkpoint {found[k]!r}, this config {expected[k]!r}'
+              for k in expected if k in found and found[k] != expected[k]]
+    if differ:
+        raise CheckpointError(
+            f'checkpoint {filename} was trained as another model than this config describes:\n'
+            + '\n'.join(differ) + '\nUse the config it was trained with'
+            + (f'; to load it anyway: {flag}' if flag else ''))
+
+
 def check_weights_match(model: torch.nn.Module, filename: str,
-                        safe_globals: Sequence[str] = (), flag: str = '') -> None:
-    """Refuse a checkpoint whose weights do not fit ``model`` key for key and shape for shape
-    (MMEngine's ``load_from`` would load what fits and only log the rest): see
-    :func:`refuse_mismatch`."""
+                        safe_globals: Sequence[str] = (), flag: str = '',
+                        trained_as: Optional[dict] = None) -> None:
+    """Refuse a checkpoint trained as another model than ``trained_as`` describes
+    (:func:`refuse_other_training`), or whose weights do not fit ``model`` key for key and
+    shape for shape (MMEngine's ``load_from`` would load what fits and only log the rest):
+    see :func:`refuse_mismatch`."""
     checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
     weights = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(weights, dict):
         raise CheckpointError(f'checkpoint {filename} holds no state dict')
+    refuse_other_training(trained_as or {}, checkpoint, filename, flag)
     refuse_mismatch(model, weights, filename, flag)
 
 
-def sampling_weights(filename: str, ema: bool = True,
-                     safe_globals: Sequence[str] = ()) -> Tuple[dict, str]:
+def sampling_weights(filename: str, ema: bool = True, safe_globals: Sequence[str] = (),
+                     checkpoint: Optional[dict] = None) -> Tuple[dict, str]:
     """The weights to sample with from a checkpoint, and which they are.
 
     MMEngine's ``EMAHook`` swaps the averaged weights into ``state_dict`` when it saves and
     keeps the trained ones in ``ema_state_dict`` (keys prefixed ``module.``): ``ema=True``
     takes the first, ``ema=False`` the second. A checkpoint of a run without EMA holds only
-    the trained weights, which both return (the description says so)."""
-    checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
+    the trained weights, which both return (the description says so). ``checkpoint``: the
+    file's contents where already loaded."""
+    if checkpoint is None:
+        checkpoint = load_local_checkpoint(filename, 'cpu', safe_globals)
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get('state_dict'), dict):
         raise CheckpointError(f'checkpoint {filename} holds no state dict')
     averaged = checkpoint.get('ema_state_dict')

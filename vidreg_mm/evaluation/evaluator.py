@@ -2,7 +2,7 @@
 from mmagic.evaluation import Evaluator
 from mmagic.registry import EVALUATORS
 
-from .metrics.frame_fid import FeatureCache
+from .metrics.feature_cache import FeatureCache
 
 
 @EVALUATORS.register_module()

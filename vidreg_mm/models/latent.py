@@ -12,6 +12,9 @@ from torch import Tensor, nn
 from ..fileio import atomic_open
 from ..registry import mmagic_scope
 
+#: keys of ``model.autoencoder`` that :func:`build_autoencoder` reads, not the class
+AUTOENCODER_KEYS = ('train_if_missing', )
+
 
 def build_autoencoder(cfg: dict) -> nn.Module:
     """diffusers' ``AutoencoderKL`` through MMagic's registry (``type='AutoencoderKL'``), from
@@ -23,7 +26,7 @@ def build_autoencoder(cfg: dict) -> nn.Module:
     ensure_autoencoder`, whose keys it takes); an existing folder is never touched.
     """
     cfg = dict(cfg)
-    fit = cfg.pop('train_if_missing', None)
+    fit = cfg.pop(AUTOENCODER_KEYS[0], None)
     path = cfg.get('from_pretrained')
     if path is not None:
         if not osp.isdir(path):

@@ -50,6 +50,11 @@ def flat(fn: Callable, *args: Tensor) -> Tensor:
     lead = args[0].shape[:2]
     return fn(*(a.flatten(0, 1) for a in args)).view(*lead, *args[0].shape[2:])
 
+#: scheduler keys that define the noising a network learns to undo (the rest of a scheduler's
+#: config, e.g. clip_sample or timestep_spacing, only changes sampling)
+SCHEDULE_KEYS = ('num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule',
+                 'trained_betas', 'rescale_betas_zero_snr')
+
 
 class Objective:
     """A parameterisation of one scheduler (see the module docstring).
@@ -75,6 +80,16 @@ class Objective:
     @classmethod
     def accepts(cls, scheduler) -> bool:
         raise NotImplementedError
+
+    def signature(self) -> dict:
+        """What a network trained with this objective learned: the parameterisation and the
+        noise schedule (the scheduler's keys that define the noising, not its sampling
+        options), as plain data for a checkpoint's record."""
+        config = dict(self.scheduler.config)
+        schedule = {k: (list(config[k]) if isinstance(config[k], tuple) else config[k])
+                    for k in SCHEDULE_KEYS if k in config}
+        return dict(objective=type(self).__name__, prediction_type=self.prediction_type,
+                    schedule=schedule)
 
     def uniform_timesteps(self, shape, generator: Optional[torch.Generator], device,
                           dtype: torch.dtype) -> Tensor:

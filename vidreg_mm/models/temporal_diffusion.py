@@ -168,6 +168,13 @@ class TemporalDiffusionModel(BaseModel):
                              "set output_cfg=dict(mean=..., var='fixed'))")
         return pred.view(x_t.shape)
 
+    def trained_as(self) -> dict:
+        """What the network learns to denoise (recorded in checkpoints; a checkpoint of
+        another is refused): the objective's signature and the latent space (None: pixels)."""
+        latent = self.latent and dict(channels=self.latent.channels, factor=self.latent.factor,
+                                      scaling_factor=self.latent.scaling_factor)
+        return dict(self.objective.signature(), latent=latent)
+
     @property
     def samplers(self) -> tuple:
         """The sampler names this model's objective has."""

@@ -2,8 +2,8 @@
 # training (VideoFramePairDataset), single frames for evaluation, one pipeline. A dataset
 # piece inherits this and sets data_root (and its own keys) in the three loaders.
 #
-# The resolution is set once, here or in a recipe that restates `resolution` and
-# `frame_pipeline` (configs/handco_temporal.py); recipes give the model the same value
+# The resolution is one key, the dataset's frame_size (ResizeFrames reads it), set here or in
+# a recipe (configs/handco_temporal.py); recipes give the model the same value
 # (model.unet.image_size=_base_.resolution).
 resolution = 32
 offset_range = (-4, 4)  # signed frame offsets d of a pair; d = 0 is never drawn
@@ -11,7 +11,7 @@ offset_range = (-4, 4)  # signed frame offsets d of a pair; d = 0 is never drawn
 # No flip by default: a mirrored right hand is a left hand, which hand data does not hold.
 frame_pipeline = [
     dict(type='LoadClipFrames', on_broken='skip'),
-    dict(type='Resize', keys=['img'], scale=(resolution, resolution), interpolation='area'),
+    dict(type='ResizeFrames', interpolation='area'),  # to the dataset's frame_size
     dict(type='PackFrames'),
 ]
 
@@ -20,7 +20,7 @@ frame_pipeline = [
 # PySceneDetect's AdaptiveDetector, a frame's change against that of its neighbours
 # (docs/data.md: it finds the cuts of moving-camera footage that a fixed threshold misses)
 video_clips = dict(type='VideoFramePairDataset', offset_range=offset_range,
-                   pipeline=frame_pipeline,
+                   pipeline=frame_pipeline, frame_size=resolution,
                    shot_detection=dict(detector='adaptive', threshold=2.0),
                    video_decoder='pyav')  # or 'decord' (video files only)
 workers = dict(num_workers=2, persistent_workers=True)

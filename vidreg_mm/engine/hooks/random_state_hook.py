@@ -1,9 +1,9 @@
 """Random state that survives a resume and is not disturbed by evaluation."""
-from typing import List, Optional
+from typing import Optional
 
 from mmagic.registry import HOOKS
 from mmengine.dist import all_gather_object, get_dist_info
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from ..mmengine_compat import runner_resumes, unwrap_model
@@ -29,8 +29,12 @@ class RandomStateHook(Hook):
       numpy, torch) is restored after validation: a run draws the same training stream
       whatever its ``val_interval``.
 
+    With several processes the states are gathered where the checkpoint is saved, which
+    :class:`~.ResumableCheckpointHook` (``default_hooks.checkpoint``) asks for on every rank;
+    a single process needs no help.
+
     Args:
-        none. Priority LOW: after_train_iter runs before CheckpointHook's (VERY_LOW).
+        none.
     """
 
     priority = 'LOW'
@@ -41,39 +45,32 @@ class RandomStateHook(Hook):
         self._val_state = None
 
     # -- checkpoints ---------------------------------------------------------------------------
-    @staticmethod
-    def _checkpoint_due(runner) -> bool:
-        """Whether a CheckpointHook saves after this iteration, by its own predicates. The
-        state is gathered here, on every rank, because MMEngine saves on rank 0 alone
-        (``Runner.save_checkpoint`` is ``master_only``): ``before_save_checkpoint`` cannot
-        reach the other ranks' generators."""
-        for hook in runner.hooks:
-            if isinstance(hook, CheckpointHook) and not hook.by_epoch and (
-                    hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or
-                    (hook.save_last and hook.is_last_train_iter(runner))):
-                return True
-        return False
+    def _training_stream(self) -> dict:
+        """This rank's torch generators as training left them: during validation, as they
+        were before it (validation draws are not part of the training stream)."""
+        state = self._val_state if self._val_state is not None else rng_state(False)
+        return {k: v for k, v in state.items() if k in ('torch', 'cuda')}
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if self._checkpoint_due(runner):  # on every rank: the gather is collective
-            self._captured = dict(iter=runner.iter + 1,
-                                 ranks=self._gather(rng_state(host_streams=False)))
-
-    @staticmethod
-    def _gather(state: dict) -> List[dict]:
+    def capture(self, runner) -> None:
+        """Gather every rank's training stream for the checkpoint about to be saved. Called on
+        every rank (a collective) by :class:`~.ResumableCheckpointHook` where it saves: MMEngine
+        saves on rank 0 alone (``Runner.save_checkpoint`` is ``master_only``), so
+        ``before_save_checkpoint`` cannot reach the other ranks' generators."""
+        state = self._training_stream()
         _, world_size = get_dist_info()
-        return all_gather_object(state) if world_size > 1 else [state]
+        ranks = all_gather_object(state) if world_size > 1 else [state]
+        self._captured = dict(iter=runner.iter, ranks=ranks)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        it = checkpoint.get('meta', {}).get('iter')
         _, world_size = get_dist_info()
-        if self._captured is None or self._captured['iter'] != it:
+        if self._captured is None or self._captured['iter'] != runner.iter:
             if world_size > 1:  # only this rank runs here: the others' states are unknown
-                print_log(f'checkpoint at iteration {it}: random state not captured on every '
-                          'rank, not saved (a resume starts a fresh random stream)',
-                          logger='current', level=30)
+                print_log(f"checkpoint at iteration {checkpoint.get('meta', {}).get('iter')}: "
+                          'random state not captured on every rank (default_hooks.checkpoint '
+                          'is not a ResumableCheckpointHook), not saved: a resume starts a '
+                          'fresh random stream', logger='current', level=30)
                 return
-            self._captured = dict(iter=it, ranks=[rng_state(host_streams=False)])
+            self._captured = dict(iter=runner.iter, ranks=[self._training_stream()])
         checkpoint['random_state'] = dict(world_size=world_size,
                                           ranks=self._captured['ranks'])
 

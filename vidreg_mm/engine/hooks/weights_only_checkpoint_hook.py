@@ -54,16 +54,21 @@ class WeightsOnlyCheckpointHook(Hook):
     :func:`~vidreg_mm.engine.checkpoint_io.load_local_checkpoint`: weights-only, with errors
     naming the file.
 
+    Checkpoints also record what their network was trained as (``meta['trained_as']``,
+    :func:`vidreg_mm.run_config.trained_as`: objective, prediction type, noise schedule,
+    latent space, frames per clip); a ``load_from`` checkpoint whose record differs from this
+    config's is refused naming each difference, like weights that do not fit.
+
     Args:
         safe_globals (list[str]): the explicit opt-in for checkpoints of other OpenMMLab runs
             that hold numpy or MMEngine objects: names (``module.attr``) torch's weights-only
             unpickler may accept besides tensors and plain data. Only for files you trust.
             Default: none.
         allow_mismatch (bool): load a ``load_from`` checkpoint (tools/test.py's checkpoint
-            and ``--resume PATH`` included) whose weights do not match the model, as MMEngine
-            does (what fits is loaded, the rest logged). Default: False: such a checkpoint
-            is refused before anything runs, with the missing, unexpected and mis-shaped
-            keys listed.
+            and ``--resume PATH`` included) whose weights do not match the model, or that was
+            trained as another model, as MMEngine does (what fits is loaded, the rest
+            logged). Default: False: such a checkpoint is refused before anything runs, with
+            the differences, or the missing, unexpected and mis-shaped keys, listed.
     """
 
     priority = 'VERY_LOW'  # after every other hook has added what it saves
@@ -82,7 +87,8 @@ class WeightsOnlyCheckpointHook(Hook):
             try:
                 check_weights_match(model, load_from, self.safe_globals,
                                     flag='--cfg-options default_hooks.weights_only.'
-                                    'allow_mismatch=True (tools/test.py: --allow-mismatch)')
+                                    'allow_mismatch=True (tools/test.py: --allow-mismatch)',
+                                    trained_as=self._record(runner))
             except Exception:
                 self._loading.close()
                 raise
@@ -90,7 +96,14 @@ class WeightsOnlyCheckpointHook(Hook):
     def after_run(self, runner) -> None:
         self._loading.close()
 
+    @staticmethod
+    def _record(runner) -> dict:
+        from ...run_config import trained_as
+        return trained_as(unwrap_model(runner.model), getattr(runner, 'cfg', None) or {})
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if 'meta' in checkpoint:
+            checkpoint['meta']['trained_as'] = self._record(runner)
         hub = checkpoint.get('message_hub')
         if hub is not None:
             hub['log_scalars'] = type(hub['log_scalars'])(

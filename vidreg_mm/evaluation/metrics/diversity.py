@@ -1,6 +1,4 @@
 """Diversity and coverage of generated samples in the feature space of FID."""
-from typing import Optional
-
 import torch
 from mmagic.registry import METRICS
 from mmengine.logging import print_log
@@ -48,21 +46,18 @@ class FrameDiversity(FrameFID):
     Args:
         k (int): neighbours of the k-NN balls. Default: 5.
         real_nums (int): real frames used (-1: all); they are all kept in memory.
-        Other arguments as :class:`FrameFID` (``inception_pkl`` is not used).
+        Other arguments as :class:`FrameFID` (``real_stats_file``: refused, this metric
+            needs the real features, not their statistics).
     """
 
     name = 'Diversity'
+    reads_real_stats = False
 
-    def __init__(self, fake_nums: int, real_nums: int = -1, k: int = 5,
-                 real_split: Optional[str] = None, feature_extractor: Optional[dict] = None,
-                 inception_path: Optional[str] = None, sample_model: str = 'orig',
-                 collect_device: str = 'cpu', prefix: Optional[str] = None,
-                 sample_kwargs: dict = dict()):
+    def __init__(self, fake_nums: int, real_nums: int = -1, k: int = 5, **kwargs):
         if k < 1:
             raise ValueError(f'k must be >= 1, got {k}')
         self.k = k
-        super().__init__(fake_nums, real_nums, real_split, feature_extractor, inception_path,
-                         None, sample_model, collect_device, prefix, sample_kwargs)
+        super().__init__(fake_nums, real_nums, **kwargs)
 
     def prepare(self, module, dataloader) -> None:
         self.prepare_real_features(module, dataloader)

@@ -1,8 +1,5 @@
 """FID of generated samples against the frames of a split, through MMagic's FID metric."""
-import hashlib
 import os.path as osp
-import pickle
-from collections import OrderedDict
 from typing import Optional
 
 import numpy as np
@@ -10,14 +7,14 @@ import torch
 from mmagic.evaluation.metrics import FrechetInceptionDistance
 from mmagic.registry import METRICS, MODELS
 from mmengine.dataset import DefaultSampler, pseudo_collate
-from mmengine.dist import all_gather_object, is_main_process
+from mmengine.dist import all_gather_object, get_dist_info, is_main_process
 from mmengine.logging import print_log
 from torch.utils.data import DataLoader
 
 from ...datasets.clip_sources import SPLITS
-from ...fileio import atomic_open
+from .feature_cache import FeatureCache, RealFeatureFile, files_fingerprint
+from .real_stats import check_real_stats_file, read_real_stats, write_real_stats
 
-FEATURE_CACHE_ROWS = 20000
 #: the most samples a metric takes (50k is the usual FID count; more is a typo, and the
 #: features of every sample are held in memory)
 MAX_SAMPLES = 1_000_000
@@ -35,37 +32,6 @@ def check_sample_counts(fake_nums, real_nums) -> None:
                          f'[1, {MAX_SAMPLES}], got {real_nums!r}')
 
 
-class FeatureCache:
-    """Features of the image batches of one evaluation pass, by extractor and content: the
-    metrics of one evaluation (FID, KID, diversity on the same split) share the generated
-    samples and the real frames, so each image goes through the (slow) extractor once.
-    :class:`~vidreg_mm.evaluation.NamedMetricsEvaluator` owns one and clears it when its
-    pass ends; at most ``max_rows`` features are held (the oldest batches go first)."""
-
-    def __init__(self, max_rows: int = FEATURE_CACHE_ROWS):
-        self.max_rows = max_rows
-        self._features: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
-
-    @staticmethod
-    def key(extractor: str, images: torch.Tensor) -> tuple:
-        return (extractor, tuple(images.shape), hashlib.sha1(
-            images.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest())
-
-    def get(self, key: tuple) -> Optional[torch.Tensor]:
-        return self._features.get(key)
-
-    def put(self, key: tuple, features: torch.Tensor) -> None:
-        self._features[key] = features
-        while sum(len(f) for f in self._features.values()) > self.max_rows:
-            self._features.popitem(last=False)
-
-    def clear(self) -> None:
-        self._features.clear()
-
-    def __len__(self) -> int:
-        return len(self._features)
-
-
 @METRICS.register_module()
 class FrameFID(FrechetInceptionDistance):
     """MMagic's FID, with real statistics from the frames of a video split.
@@ -75,9 +41,12 @@ class FrameFID(FrechetInceptionDistance):
     is the frames of the evaluation dataloader's dataset (``real_split=None``), or of the same
     dataset seen on another split (``real_split='train'`` gives FID against the training
     distribution), read through the model's data preprocessor. Real statistics are cached in
-    ``inception_pkl`` when it is set, keyed by what they depend on (:meth:`real_data_key`:
+    ``real_stats_file`` when it is set, keyed by what they depend on (:meth:`real_data_key`:
     extractor, data root, split, sampling options, pipeline); a cache made for other data is
-    recomputed with a log line, never reused.
+    recomputed with a log line, never reused. The file is ``.npz`` (arrays and a JSON key,
+    read with ``allow_pickle=False``), which cannot carry code; MMagic's ``inception_pkl``
+    (a pickle: loading one can run any code it names) is refused, and so is a pickle under
+    ``real_stats_file``, with the command that converts it (:func:`convert_pickled_stats`).
 
     Features come either from a local StyleGAN Inception TorchScript file (``inception_path``,
     ``inception-2015-12-05.pt``) or from a registered extractor (``feature_extractor``, e.g.
@@ -91,10 +60,18 @@ class FrameFID(FrechetInceptionDistance):
         real_split (str, optional): split of the real frames; default the loader's own.
         feature_extractor (dict, optional): config of an extractor in MODELS.
         inception_path (str, optional): local StyleGAN Inception file.
-        inception_pkl (str, optional): cache file of the real statistics.
+        real_stats_file (str, optional): cache file (``.npz``) of the real statistics.
+        real_feature_cache (bool): keep the real features in the user's cache
+            (``$VIDREG_CACHE_DIR`` or ``~/.cache/vidreg-mm``, ``real_features/``), keyed by the
+            data, its files' sizes and times and the extractor, so that a later run on the
+            same data skips them (logged when used). Default: True.
         sample_model (str): passed to the sampler as in MMagic. Default: 'orig'.
         prefix (str): metric name prefix, e.g. 'FID-train'.
+        inception_pkl: refused (MMagic's pickled statistics); see ``real_stats_file``.
     """
+
+    #: whether ``real_stats_file`` is read (FID: statistics suffice)
+    reads_real_stats = True
 
     def __init__(self,
                  fake_nums: int,
@@ -102,17 +79,31 @@ class FrameFID(FrechetInceptionDistance):
                  real_split: Optional[str] = None,
                  feature_extractor: Optional[dict] = None,
                  inception_path: Optional[str] = None,
-                 inception_pkl: Optional[str] = None,
+                 real_stats_file: Optional[str] = None,
+                 real_feature_cache: bool = True,
                  sample_model: str = 'orig',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 sample_kwargs: dict = dict()):
+                 sample_kwargs: dict = dict(),
+                 inception_pkl: Optional[str] = None):
         if feature_extractor is None and not (inception_path and osp.isfile(inception_path)):
             raise FileNotFoundError(
                 f'FrameFID: inception_path={inception_path!r} is not a file. Download the '
                 'StyleGAN Inception (inception-2015-12-05.pt, see docs/evaluation.md) and set '
                 'inception_path, or set feature_extractor=dict(type="RandomConvFeatures") for '
                 'an offline extractor. Nothing is downloaded at run time.')
+        if inception_pkl is not None:
+            raise ValueError(
+                f'FrameFID: inception_pkl={inception_pkl!r} is not read: it is a pickle, and '
+                'loading a pickle can run any code it names. Set real_stats_file=...npz (a '
+                'format that holds arrays only); tools/compute_fid_stats.py writes it, and '
+                f'`python tools/compute_fid_stats.py --convert {inception_pkl}` converts an '
+                'existing pickle without running its code')
+        check_real_stats_file(real_stats_file)
+        if real_stats_file is not None and not self.reads_real_stats:
+            raise ValueError(f'{type(self).__name__} does not read real_stats_file (it needs '
+                             'the real features, not their statistics): remove the key')
+        self.real_stats_file, self.real_feature_cache = real_stats_file, bool(real_feature_cache)
         check_sample_counts(fake_nums, real_nums)
         if real_split is not None and real_split not in SPLITS:
             raise ValueError(f'real_split must be one of {SPLITS} or None, got {real_split!r}')
@@ -120,7 +111,7 @@ class FrameFID(FrechetInceptionDistance):
         self.real_split = real_split
         #: shared with the other metrics of an evaluation by its evaluator (None: own)
         self.feature_cache: Optional[FeatureCache] = None
-        super().__init__(fake_nums, real_nums, 'StyleGAN', inception_path, inception_pkl,
+        super().__init__(fake_nums, real_nums, 'StyleGAN', inception_path, None,
                          None, None, False, sample_model, collect_device, prefix,
                          sample_kwargs)
 
@@ -164,15 +155,36 @@ class FrameFID(FrechetInceptionDistance):
                           sampler=DefaultSampler(dataset, shuffle=False),
                           collate_fn=pseudo_collate, num_workers=dataloader.num_workers)
 
+    def _feature_file(self, loader: DataLoader, dataloader: DataLoader):
+        """The user-cache file of this metric's real features (None: not cached): keyed by
+        :meth:`real_data_key`, the number of processes and the fingerprint of the files the
+        real frames are read from."""
+        clip_files = getattr(loader.dataset, 'clip_files', None)
+        if not self.real_feature_cache or clip_files is None:
+            return None
+        _, world_size = get_dist_info()
+        return RealFeatureFile(dict(self.real_data_key(dataloader), world_size=world_size,
+                                    files=files_fingerprint(clip_files())))
+
     @torch.no_grad()
     def real_features(self, data_preprocessor, dataloader: DataLoader) -> np.ndarray:
-        """Features of the real frames; sets ``num_broken``: samples with broken frames that
-        the dataset skipped (replaced) on the way, summed over ranks, and logs it."""
-        feats, seen, broken = [], 0, 0
+        """Features of the real frames; sets ``num_broken``: the samples with broken frames
+        that the dataset skipped (replaced) on the way, each counted once over every rank,
+        and logs it. Read from, or written to, the user cache (``real_feature_cache``)."""
+        loader = self.real_loader(dataloader)
+        cache = self._feature_file(loader, dataloader)
+        found = cache.read() if cache is not None else None
+        if all(all_gather_object(found is not None)):  # every rank reads, or none does
+            feats, meta = found
+            self.num_broken = int(meta.get('num_broken', 0))
+            print_log(f'{self.prefix}: features of {len(feats)} real frames read from the '
+                      f'cache {cache.path}', logger='current')
+            return feats
+        feats, seen, broken = [], 0, set()
         limit = self.real_nums_per_device if self.real_nums > 0 else None
-        for batch in self.real_loader(dataloader):
-            broken += sum(s.metainfo.get('num_broken_skipped', 0)
-                          for s in batch.get('data_samples') or [])
+        for batch in loader:
+            for sample in batch.get('data_samples') or []:
+                broken.update(sample.metainfo.get('broken_skipped', ()))
             clips = data_preprocessor(batch, False)['inputs']  # B x T x C x H x W
             frames = data_preprocessor.destruct(clips.flatten(0, 1))
             feats.append(self.forward_inception(frames[:, [2, 1, 0]]).cpu())
@@ -180,12 +192,18 @@ class FrameFID(FrechetInceptionDistance):
             if limit is not None and seen >= limit:
                 break
         local = torch.cat(feats)[:limit].numpy()
-        self.num_broken = sum(all_gather_object(broken))
+        self.num_broken = len(set().union(*all_gather_object(broken)))
         if self.num_broken:
             print_log(f'{self.prefix}: {self.num_broken} real sample(s) with broken frames '
                       'skipped (replaced by the next sample) in the real-feature pass',
                       logger='current', level=30)
-        return np.concatenate(all_gather_object(local))
+        feats = np.concatenate(all_gather_object(local))
+        if cache is not None and is_main_process():
+            kept = cache.write(feats, num_broken=self.num_broken)
+            print_log(f'{self.prefix}: features of {len(feats)} real frames '
+                      + (f'cached in {cache.path}' if kept else 'are too large for the cache '
+                         '(not kept)'), logger='current')
+        return feats
 
     def prepare_real_features(self, module, dataloader: DataLoader) -> None:
         """``self.real_feats``: the features of the real frames themselves (for the metrics
@@ -196,10 +214,11 @@ class FrameFID(FrechetInceptionDistance):
 
     def real_data_key(self, dataloader: DataLoader) -> dict:
         """What the real statistics depend on: the extractor, the number of real frames and
-        the real frames' dataset (root, split, source, sampling options and pipeline, whose
-        repr holds the resolution). A cache made for another key is recomputed."""
+        the real frames' dataset (root, split, source, sampling options, frame size and
+        pipeline). A cache made for another key is recomputed."""
         dataset = dataloader.dataset
-        fields = ('source', 'pair_mode', 'offset_range', 'image_dir', 'cameras', 'split_file')
+        fields = ('source', 'pair_mode', 'offset_range', 'image_dir', 'cameras', 'split_file',
+                  'frame_size')
         return dict(
             feature_extractor=self.extractor_name, real_nums=self.real_nums,
             dataset=type(dataset).__name__,
@@ -211,26 +230,27 @@ class FrameFID(FrechetInceptionDistance):
     def _read_cache(self, key: dict) -> Optional[dict]:
         """The cached statistics if they were made for ``key``; None (recompute) when the file
         is missing or was made for other data, with a log line that says what differs."""
-        if not (self.inception_pkl and osp.isfile(self.inception_pkl)):
+        if not (self.real_stats_file and osp.isfile(self.real_stats_file)):
             return None
-        with open(self.inception_pkl, 'rb') as f:
-            stats = pickle.load(f)
+        stats = read_real_stats(self.real_stats_file)
         if stats.get('feature_extractor') != self.extractor_name:
-            raise ValueError(f'{self.inception_pkl} holds real statistics of '
+            raise ValueError(f'{self.real_stats_file} holds real statistics of '
                              f"{stats.get('feature_extractor')!r}, but this metric uses "
                              f'{self.extractor_name!r}: delete the file or point '
-                             'inception_pkl elsewhere')
+                             'real_stats_file elsewhere')
         cached = stats.get('key') or {}
         differ = sorted(k for k in key if cached.get(k) != key[k])
         if differ:
             short = (lambda v: (repr(v)[:60] + '...') if len(repr(v)) > 63  # noqa: E731
                      else repr(v))
-            print_log(f'{self.prefix}: {self.inception_pkl} holds real statistics of other '
+            print_log(f'{self.prefix}: {self.real_stats_file} holds real statistics of other '
                       'data (differs in '
                       + ', '.join(f'{k}: {short(cached.get(k))} -> {short(key[k])}'
                                   for k in differ) + '); recomputing them', logger='current',
                       level=30)
             return None
+        print_log(f'{self.prefix}: real statistics read from {self.real_stats_file}',
+                  logger='current')
         return stats
 
     def _extractor_to(self, module) -> None:
@@ -248,9 +268,8 @@ class FrameFID(FrechetInceptionDistance):
             stats = dict(real_mean=feats.mean(0), real_cov=np.cov(feats, rowvar=False),
                          num_real=len(feats), feature_extractor=self.extractor_name,
                          num_broken=self.num_broken, key=key)
-            if self.inception_pkl and is_main_process():
-                with atomic_open(self.inception_pkl) as f:
-                    pickle.dump(stats, f)
+            if self.real_stats_file and is_main_process():
+                write_real_stats(self.real_stats_file, stats)
         self.real_mean, self.real_cov = stats['real_mean'], stats['real_cov']
         self.num_real = stats['num_real']
         self.num_broken = stats.get('num_broken', 0)

@@ -1,6 +1,4 @@
 """Kernel Inception Distance of generated samples against the frames of a split."""
-from typing import Optional
-
 import numpy as np
 import torch
 from mmagic.registry import METRICS
@@ -46,22 +44,20 @@ class FrameKID(FrameFID):
         num_subsets (int): random subsets averaged. Default: 100.
         subset_size (int): samples per subset (capped by the sets' sizes). Default: 1000.
         seed (int): seed of the subsets. Default: 0.
-        Other arguments as :class:`FrameFID` (``inception_pkl`` is not used).
+        Other arguments as :class:`FrameFID` (``real_stats_file``: refused, this metric
+            needs the real features, not their statistics).
     """
 
     name = 'KID'
+    reads_real_stats = False
 
     def __init__(self, fake_nums: int, real_nums: int = -1, num_subsets: int = 100,
-                 subset_size: int = 1000, seed: int = 0, real_split: Optional[str] = None,
-                 feature_extractor: Optional[dict] = None, inception_path: Optional[str] = None,
-                 sample_model: str = 'orig', collect_device: str = 'cpu',
-                 prefix: Optional[str] = None, sample_kwargs: dict = dict()):
+                 subset_size: int = 1000, seed: int = 0, **kwargs):
         if num_subsets < 1 or subset_size < 2:
             raise ValueError(f'num_subsets must be >= 1 and subset_size >= 2, got {num_subsets}'
                              f' and {subset_size}')
         self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
-        super().__init__(fake_nums, real_nums, real_split, feature_extractor, inception_path,
-                         None, sample_model, collect_device, prefix, sample_kwargs)
+        super().__init__(fake_nums, real_nums, **kwargs)
 
     def prepare(self, module, dataloader) -> None:
         self.prepare_real_features(module, dataloader)

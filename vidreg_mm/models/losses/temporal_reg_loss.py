@@ -1,4 +1,6 @@
 """The temporal-regularised diffusion loss of docs/method.md."""
+import math
+import numbers
 from typing import Callable, Dict, Optional
 
 import torch
@@ -86,15 +88,16 @@ class TemporalRegLoss(nn.Module):
                                      TIMESTEP_SAMPLINGS), ('clip_pairs', clip_pairs, CLIP_PAIRS)):
             if value not in allowed:
                 raise ValueError(f'{key} must be one of {allowed}, got {value!r}')
-        if not lambda_reg >= 0:
-            raise ValueError(f'lambda_reg must be >= 0 (0 turns the regulariser off), got '
-                             f'{lambda_reg!r}')
-        if not logit_std > 0:
-            raise ValueError(f'logit_std must be > 0, got {logit_std!r}')
-        if min_snr_gamma <= 0:
-            raise ValueError(f'min_snr_gamma must be > 0, got {min_snr_gamma}')
-        if lambda_warmup_iters < 0:
-            raise ValueError(f'lambda_warmup_iters must be >= 0, got {lambda_warmup_iters}')
+        for key, value, low, rule in (
+                ('lambda_reg', lambda_reg, 0, '>= 0 (0 turns the regulariser off)'),
+                ('logit_std', logit_std, None, '> 0'),
+                ('logit_mean', logit_mean, -math.inf, 'of any sign'),
+                ('min_snr_gamma', min_snr_gamma, None, '> 0'),
+                ('lambda_warmup_iters', lambda_warmup_iters, 0, '>= 0')):
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and (value > 0 if low is None
+                                                         else value >= low)):
+                raise ValueError(f'{key} must be a finite number {rule}, got {value!r}')
         decay = lambda_decay_iters
         if decay is not None and not (len(decay) == 2 and 0 <= decay[0] < decay[1]):
             raise ValueError('lambda_decay_iters must be (start, end) with 0 <= start < end, got '
