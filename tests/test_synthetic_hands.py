@@ -98,3 +98,54 @@ def test_cli_tools_write_data_and_a_pair_grid(tmp_path):
     grid = cv2.imread(out)
     # 3 rows (2 + 2 + 1 pairs), each pair 2 tiles of 32 px plus a 4 px gap
     assert grid.shape == (3 * 32, 2 * (2 * 32 + 4), 3)
+
+
+def test_the_articulation_preset_keeps_the_fingers_and_fixes_the_rest(tmp_path):
+    """preset='articulation': the same joint-angle trajectories as the varied data of the
+    seed, one camera, one plain background, one skin tone, no object, and a hand that fills
+    more of the frame; the frames still change with the fingers."""
+    from vidreg_mm.datasets import synthetic_hands_poses
+    from vidreg_mm.datasets.synthetic_hands import ARTICULATION_BACKGROUND
+    kw = dict(num_sequences=4, clip_length=8, size=48, seed=2)
+    assert np.array_equal(synthetic_hands_poses(**kw, preset='articulation', num_cameras=1),
+                          synthetic_hands_poses(**kw))
+    root = str(tmp_path / 'a')
+    _, meta = generate_synthetic_hands(root, **kw, preset='articulation', num_cameras=1)
+    assert all(os.listdir(osp.join(root, 'rgb', f'{s:04d}')) == ['cam0'] for s in range(4))
+    assert all(set(v) == {-1} for v in meta['object_id'])
+    frames = np.stack([_frames(root, s, 0) for s in range(4)]).astype(int)  # 4 x 8 x H x W x 3
+    corners = frames[:, :, 0, [0, -1]]  # (the palm may reach the bottom row)
+    assert np.abs(corners - ARTICULATION_BACKGROUND).max() <= 4  # plain, the same everywhere
+    hand = np.abs(frames - ARTICULATION_BACKGROUND).max(-1) > 20
+    rows = hand.any(-1)  # 4 x 8 x H: rows the hand reaches
+    height = (rows.shape[-1] - rows.argmax(-1) - rows[..., ::-1].argmax(-1)) / rows.shape[-1]
+    assert hand.mean() > 0.22 and height.mean() > 0.6  # the hand fills the frame
+    skin = np.stack([np.median(frames[s][hand[s]], axis=0) for s in range(4)])
+    assert np.ptp(skin, axis=0).max() <= 10  # one skin tone across sequences
+    step = np.abs(np.diff(frames, axis=1)).mean()
+    assert step > 0.5  # the fingers (and a little wrist) move
+    with pytest.raises(ValueError, match="'articulation' preset has one fixed camera"):
+        generate_synthetic_hands(str(tmp_path / 'x'), preset='articulation', num_cameras=2)
+    with pytest.raises(ValueError, match="preset must be one of \\('varied', 'articulation'\\)"):
+        generate_synthetic_hands(str(tmp_path / 'y'), preset='plain')
+    tool = load_tool('tools/data/make_synthetic_hands.py')
+    tool.main([str(tmp_path / 'cli'), '--preset', 'articulation', '--num-sequences', '2',
+               '--clip-length', '3', '--size', '16'])
+    assert os.listdir(tmp_path / 'cli' / 'rgb' / '0001') == ['cam0']
+
+
+def test_the_articulation_dataset_config_holds_64_train_and_16_val_hands():
+    from mmengine.config import Config
+
+    from vidreg_mm.datasets.synthetic_hands import _draw_sequences, _resolve_config
+
+    from .conftest import ROOT
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'datasets',
+                                   'synthetic_hands_articulation.py'))
+    for split in ('train', 'val', 'test'):
+        dataset = cfg[f'{split}_dataloader'].dataset
+        assert dataset.data_root == 'data/synthetic_hands_articulation'
+        options = _resolve_config(**dataset.generate_if_missing)
+        assert options.preset == 'articulation' and options.num_cameras == 1
+    seqs, val_ids = _draw_sequences(options)
+    assert (len(seqs) - len(val_ids), len(val_ids)) == (64, 16)

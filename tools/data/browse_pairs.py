@@ -6,6 +6,8 @@ Shows what the model is fed: either a config's training dataset with its own pip
 Examples:
     python tools/data/browse_pairs.py --data-root data/synthetic_hands --out pairs.png
     python tools/data/browse_pairs.py --config configs/synthetic_hands_temporal_cpu.py
+    python tools/data/browse_pairs.py --no-labels --size 128 --num 16 --cols 4 \
+        --config configs/_base_/datasets/synthetic_hands_articulation.py  # 32 px frames, x4
 """
 import argparse
 
@@ -28,6 +30,8 @@ def parse_args(argv=None):
     p.add_argument('--cols', type=int, default=3, help='pairs per row')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='pairs.png')
+    p.add_argument('--no-labels', action='store_true',
+                   help='leave the tiles unlabelled (small frames: the text would hide them)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     return p.parse_args(argv)
 
@@ -56,7 +60,7 @@ def label(tile, text):
     return tile
 
 
-def pair_tiles(sample, size):
+def pair_tiles(sample, size, labels=True):
     """Tiles of one packed sample (frames side by side), labelled (RGB uint8)."""
     frames = sample['inputs'].permute(0, 2, 3, 1).numpy()
     meta = sample['data_samples'].metainfo
@@ -67,7 +71,7 @@ def pair_tiles(sample, size):
         text = f"{meta['clip_id']} f{meta['frame_inds'][k]}"
         if k == 1:
             text = f"d={meta['offset']:+d} f{meta['frame_inds'][k]}"
-        tiles.append(label(tile, text))
+        tiles.append(label(tile, text) if labels else tile)
     return np.concatenate(tiles, axis=1)
 
 
@@ -78,7 +82,7 @@ def main(argv=None):
     num = min(args.num, len(dataset))
     rows, row = [], []
     for idx in np.random.choice(len(dataset), num, replace=False):
-        row.append(pair_tiles(dataset[int(idx)], args.size))
+        row.append(pair_tiles(dataset[int(idx)], args.size, not args.no_labels))
         row.append(np.full((row[-1].shape[0], 4, 3), 255, np.uint8))
         if len(row) == 2 * args.cols:
             rows.append(np.concatenate(row, axis=1))

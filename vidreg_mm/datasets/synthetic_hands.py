@@ -2,7 +2,18 @@
 
 Each sequence is one hand (palm + five fingers of three joints each) whose joint angles
 follow smooth random trajectories, holding an object, seen from several cameras. Small
-changes of finger articulation between frames are the point, as in HanCo. The output is
+changes of finger articulation between frames are the point, as in HanCo. Two presets
+(``preset``):
+
+- ``'varied'`` (the default data): skin tones, gradient backgrounds, an object and the
+  cameras vary by sequence;
+- ``'articulation'``: what a small model would spend its budget on besides the fingers is
+  held fixed (one camera facing the palm, a plain background, one skin tone, no object, a
+  wrist that drifts half as far) and the hand fills the frame, so that finger articulation
+  is the signal. The joint angles are the same trajectories as with ``'varied'`` for the same
+  seed (every random draw is made as there, then the fixed values replace the drawn ones).
+
+The output is
 
     <out_dir>/rgb/%04d/cam%d/%08d.jpg
     <out_dir>/meta.json   {'is_train', 'subject_id', 'is_valid', 'object_id', 'has_fit'}:
@@ -32,6 +43,11 @@ FINGER_LENGTHS = np.array([[0.35, 0.3, 0.25], [0.4, 0.25, 0.2], [0.45, 0.28, 0.2
 FINGER_SPLAY = np.array([-0.9, -0.18, 0.0, 0.15, 0.35])  # rest abduction (rad)
 SKIN_LIGHT = np.array([175., 200., 235.])
 SKIN_DARK = np.array([45., 75., 120.])
+#: the generator's presets (see the module docstring)
+PRESETS = ('varied', 'articulation')
+#: what the 'articulation' preset holds fixed (BGR colours)
+ARTICULATION_SKIN = (SKIN_LIGHT + SKIN_DARK) / 2
+ARTICULATION_BACKGROUND = np.array([62., 62., 62.])
 PALM_OUTLINE = np.array([[-0.5, -0.55], [0.45, -0.55], [0.55, 0.45], [0.25, 0.65],
                          [-0.45, 0.6], [-0.62, 0.1]])
 
@@ -46,6 +62,7 @@ class SyntheticHandsConfig:
     seed: int = 0
     jpeg_quality: int = 95
     supersample: int = 2  # render at size * supersample, then downsample (anti-aliasing)
+    preset: str = 'varied'  # or 'articulation' (module docstring)
 
 
 def _smooth_trajectory(rng, length, dims, low, high, max_cycles=1.5):
@@ -110,6 +127,14 @@ class _Sequence:
         # Cameras: yaw/pitch around the hand, fixed per sequence.
         yaws = np.linspace(-0.9, 0.9, cfg.num_cameras) if cfg.num_cameras > 1 else [0.0]
         self.cameras = [(yaw + rng.uniform(-0.15, 0.15), rng.uniform(-0.5, 0.3)) for yaw in yaws]
+        self.scale, self.center = 0.32, (0.5, 0.58)  # of the frame's side
+        if cfg.preset == 'articulation':  # the draws above are made all the same
+            self.skin = ARTICULATION_SKIN.copy()
+            self.bg_top = self.bg_bottom = ARTICULATION_BACKGROUND
+            self.object_id = -1  # none
+            self.wrist, self.shift = self.wrist / 2, self.shift / 4
+            self.cameras = [(0.0, -0.2)]
+            self.scale, self.center = 0.40, (0.5, 0.70)
 
 
 def render_frame(seq: _Sequence, frame: int, camera: int, size: int,
@@ -123,8 +148,8 @@ def render_frame(seq: _Sequence, frame: int, camera: int, size: int,
     yaw, pitch = seq.cameras[camera]
     w_yaw, w_pitch, w_roll = seq.wrist[frame]
     rot = _rotation(yaw + w_yaw, pitch + w_pitch, w_roll)
-    scale = 0.32 * s
-    center = np.array([0.5 * s, 0.58 * s]) + seq.shift[frame] * s
+    scale = seq.scale * s
+    center = np.array([seq.center[0] * s, seq.center[1] * s]) + seq.shift[frame] * s
 
     def project(points3d):
         p = points3d @ rot.T
@@ -141,7 +166,8 @@ def render_frame(seq: _Sequence, frame: int, camera: int, size: int,
 
     # Painter's algorithm: palm, object and finger segments sorted far to near (z towards camera).
     items = [(float(palm_z.mean()), 'palm', None)]
-    items.append((float(obj_z[0]), 'object', None))
+    if seq.object_id >= 0:
+        items.append((float(obj_z[0]), 'object', None))
     for f in range(5):
         for k in range(3):
             items.append((float(fingers_z[f, k:k + 2].mean()), 'segment', (f, k)))
@@ -181,6 +207,11 @@ def _resolve_config(cfg: SyntheticHandsConfig = None, **overrides) -> SyntheticH
     if cfg.num_sequences < 2 or cfg.clip_length < 2 or cfg.num_cameras < 1 or cfg.size < 8:
         raise ValueError(f'synthetic hands need >= 2 sequences, >= 2 frames, >= 1 camera '
                          f'and size >= 8, got {cfg}')
+    if cfg.preset not in PRESETS:
+        raise ValueError(f'preset must be one of {PRESETS}, got {cfg.preset!r}')
+    if cfg.preset == 'articulation' and cfg.num_cameras != 1:
+        raise ValueError("the 'articulation' preset has one fixed camera: num_cameras must be "
+                         f'1, got {cfg.num_cameras}')
     if not 0 < cfg.val_fraction < 1:
         raise ValueError(f'val_fraction={cfg.val_fraction} leaves no train or no val sequence '
                          f'of {cfg.num_sequences}')
@@ -195,63 +226,6 @@ def _draw_sequences(cfg: SyntheticHandsConfig) -> Tuple[list, set]:
     seq_seeds = root_rng.integers(0, 2**31, cfg.num_sequences)
     val_ids = set(root_rng.choice(cfg.num_sequences, num_val, replace=False).tolist())
     return [_Sequence(np.random.default_rng(s), cfg) for s in seq_seeds], val_ids
-
-
-#: names of the articulation angles of :func:`synthetic_hands_poses`, in their order
-POSE_NAMES = tuple([f'flexion_f{f}_j{j}' for f in range(5) for j in range(3)] +
-                   [f'abduction_f{f}' for f in range(5)])
-
-
-#: the fingers in the order of the generator's angles
-FINGERS = ('thumb', 'index', 'middle', 'ring', 'little')
-#: names of :func:`finger_curls`
-CURL_NAMES = tuple(f'curl_{f}' for f in FINGERS)
-
-
-def finger_curls(poses):
-    """How far each finger is bent: the sum of its three flexion angles (radians), ... x 5
-    from poses ... x 20 (:data:`POSE_NAMES`); numpy arrays or torch tensors."""
-    return poses[..., :15].reshape(*poses.shape[:-1], 5, 3).sum(-1)
-
-
-def synthetic_hands_poses(cfg: SyntheticHandsConfig = None, **overrides) -> np.ndarray:
-    """The finger articulation of every frame of a synthetic dataset, without rendering it:
-    an array num_sequences x clip_length x 20 (radians; :data:`POSE_NAMES`: flexion of 5
-    fingers x 3 joints, then the abduction of each finger), the same for every camera. Takes
-    the options of :func:`generate_synthetic_hands`; the values are those of the frames it
-    writes with them."""
-    cfg = _resolve_config(cfg, **overrides)
-    seqs, _ = _draw_sequences(cfg)
-    return np.stack([np.concatenate([s.flexion.reshape(cfg.clip_length, 15), s.abduction], 1)
-                     for s in seqs])
-
-
-def sample_synthetic_hand_frames(num_hands: int, frames_per_sequence: int, seed: int,
-                                 cfg: SyntheticHandsConfig = None,
-                                 **overrides) -> Tuple[np.ndarray, np.ndarray]:
-    """Labelled frames drawn without writing a dataset (to train a pose regressor on many
-    more hands than a dataset holds): ``num_hands`` sequences of the generator (options as
-    :func:`generate_synthetic_hands`, whose ``num_sequences`` and ``seed`` are not used here;
-    ``seed`` draws the hands), ``frames_per_sequence`` frames of
-    each at random times, each seen by a random camera, through the same JPEG encoding as
-    written files. Returns BGR uint8 frames N x size x size x 3 and their poses N x 20
-    (:data:`POSE_NAMES`)."""
-    cfg = _resolve_config(cfg, **overrides)
-    if not 1 <= frames_per_sequence <= cfg.clip_length:
-        raise ValueError(f'frames_per_sequence={frames_per_sequence} must be in [1, '
-                         f'clip_length={cfg.clip_length}]')
-    rng = np.random.default_rng(seed)
-    params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
-    frames, poses = [], []
-    for _ in range(num_hands):
-        seq = _Sequence(np.random.default_rng(rng.integers(0, 2**31)), cfg)
-        for t in rng.choice(cfg.clip_length, frames_per_sequence, replace=False):
-            img = render_frame(seq, t, int(rng.integers(cfg.num_cameras)), cfg.size,
-                               cfg.supersample)
-            ok, buf = cv2.imencode('.jpg', img, params)
-            frames.append(cv2.imdecode(buf, cv2.IMREAD_COLOR))
-            poses.append(np.concatenate([seq.flexion[t].reshape(15), seq.abduction[t]]))
-    return np.stack(frames), np.stack(poses)
 
 
 def generate_synthetic_hands(out_dir: str, cfg: SyntheticHandsConfig = None,
