@@ -43,9 +43,16 @@ def load_handco_meta(data_root: str, backend_args=None) -> Dict[str, list]:
     return meta
 
 
-def _split_of(flags) -> Optional[str]:
-    values = set(bool(v) for v in flags)
-    return ('train' if values.pop() else 'val') if len(values) == 1 else None
+def _split_of(meta: dict, s: int, meta_path: str) -> str:
+    """'train' or 'val': the split of sequence ``s`` by meta.json's is_train (one value for
+    all its frames, or an error naming the file)."""
+    is_train = set(bool(v) for v in meta['is_train'][s])
+    if not is_train:
+        raise ValueError(f'{meta_path}: is_train[{s}] is empty: sequence {s} has no frames')
+    if len(is_train) != 1:
+        raise ValueError(f'{meta_path}: sequence {s} mixes train and val frames in is_train; '
+                         'a sequence must belong to one split')
+    return 'train' if is_train.pop() else 'val'
 
 
 def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None,
@@ -76,19 +83,12 @@ def scan_handco(data_root: str, split: str, image_dir: str = 'rgb', cameras=None
         raise ValueError(f'{img_root} holds sequence folders {extra[:5]} that {meta_path} '
                          f'(with {num_seq} sequences) does not describe')
     absent += [f'sequence {s:04d}: no folder' for s in range(num_seq)
-               if f'{s:04d}' not in seq_dirs and meta['is_train'][s]
-               and split in ('all', _split_of(meta['is_train'][s]))]
+               if f'{s:04d}' not in seq_dirs
+               and split in ('all', _split_of(meta, s, meta_path))]
     clips = []
     for seq_name in seq_dirs:
         s = int(seq_name)
-        is_train = set(bool(v) for v in meta['is_train'][s])
-        if not is_train:
-            raise ValueError(f'{meta_path}: is_train[{s}] is empty: sequence {s} has no '
-                             'frames')
-        if len(is_train) != 1:
-            raise ValueError(f'{meta_path}: sequence {s} mixes train and val frames in '
-                             f'is_train; a sequence must belong to one split')
-        seq_split = 'train' if is_train.pop() else 'val'
+        seq_split = _split_of(meta, s, meta_path)
         if split != 'all' and seq_split != split:
             continue
         n_meta = len(meta['is_train'][s])
