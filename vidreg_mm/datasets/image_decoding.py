@@ -64,7 +64,8 @@ def decode_image(content: bytes, path: str = '',
                     'the frames once beforehand, or raise max_pixels in the LoadClipFrames of '
                     'the pipeline')
             pil.load()  # a truncated file fails here
-            img = image_to_rgb8(ImageOps.exif_transpose(pil), path)
+            ImageOps.exif_transpose(pil, in_place=True)  # no copy of an untagged frame
+            img = image_to_rgb8(pil, path)
     except UnsupportedFrameError:
         raise
     except Exception as e:  # noqa: BLE001  Pillow raises OSError, ValueError, ...
