@@ -102,11 +102,15 @@ def load_local_checkpoint(filename: str, map_location=None, safe_globals: Sequen
                               f'corrupt or not a torch checkpoint ({reason})') from None
 
 
-#: functions that older OpenMMLab checkpoints hold to rebuild numpy values; they build arrays
-#: and call nothing else. Classes may be allow-listed (the unpickler builds their instances
-#: from plain state); no other function is ever suggested.
-ARRAY_BUILDERS = {'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
-                  'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar'}
+#: functions that pickles of numpy values name to rebuild them (protocol 5: ``_frombuffer``);
+#: they build arrays and call nothing else. Classes may be allow-listed (the unpickler builds
+#: their instances from plain state); no other function is ever suggested.
+ARRAY_BUILDERS = frozenset(f'{package}.{name}' for package, name in (
+    ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar'),
+    ('numpy.core.numeric', '_frombuffer'), ('numpy._core.numeric', '_frombuffer')))
+#: packages whose classes an older checkpoint may hold as data (HistoryBuffer, arrays, ...)
+DATA_PACKAGES = ('numpy', 'mmengine', 'mmagic', 'collections', 'torch', 'vidreg_mm')
 
 
 def allowlistable(name: str) -> bool:
@@ -120,10 +124,6 @@ def allowlistable(name: str) -> bool:
     except ValueError:
         return False
     return isinstance(obj, type) and name.split('.')[0] in DATA_PACKAGES
-
-
-#: packages whose classes an older checkpoint may hold as data (HistoryBuffer, arrays, ...)
-DATA_PACKAGES = ('numpy', 'mmengine', 'mmagic', 'collections', 'torch', 'vidreg_mm')
 
 
 def _unsupported_global(message: str) -> Optional[str]:

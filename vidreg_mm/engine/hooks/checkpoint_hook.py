@@ -17,7 +17,7 @@ def _inside(path: str, folder: str) -> bool:
 @HOOKS.register_module()
 class ResumableCheckpointHook(CheckpointHook):
     """MMEngine's ``CheckpointHook``: its keys, and its rules for when to save, what to keep
-    and which checkpoint is best, with two additions.
+    and which checkpoint is best, with three additions.
 
     - Every rank's random state is captured where a checkpoint is saved (periodic, last and
       best): each rank hands its state to the run's :class:`~.RandomStateHook` before

@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from ...engine.checkpoint_io import ARRAY_BUILDERS
 from ...fileio import atomic_open
 
 #: the arrays of a statistics file; everything else is its JSON ``meta``
@@ -57,14 +58,11 @@ def read_real_stats(path: str) -> dict:
 class _ArraysOnly(pickle.Unpickler):
     """An unpickler that builds numpy arrays and plain data and refuses every other global:
     the code a malicious pickle names is never looked up, let alone called."""
-    ALLOWED = {('numpy.core.multiarray', '_reconstruct'), ('numpy', 'ndarray'),
-               ('numpy', 'dtype'), ('numpy.core.multiarray', 'scalar'),
-               ('numpy._core.multiarray', '_reconstruct'), ('numpy._core.multiarray', 'scalar'),
-               # protocol 5 pickles of arrays (np.frombuffer of the pickled bytes)
-               ('numpy.core.numeric', '_frombuffer'), ('numpy._core.numeric', '_frombuffer')}
+    #: numpy's array builders (the checkpoint loader's list) and the two classes they take
+    ALLOWED = ARRAY_BUILDERS | {'numpy.ndarray', 'numpy.dtype'}
 
     def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
+        if f'{module}.{name}' in self.ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f'refused global {module}.{name}: statistics hold '
                                      'arrays and plain data only')
