@@ -276,7 +276,7 @@ def test_statistics_files_cannot_run_code(handco_root, tmp_path):
 
 
 def test_real_features_are_cached_for_the_next_run_on_the_same_data(handco_copy, user_cache,
-                                                                    mmlog):
+                                                                    mmlog, monkeypatch):
     """A second evaluation of the same data (a second smoke run) reads the real features from
     the user cache and says so; an edited frame, or the cache turned off, recomputes them."""
     import os
@@ -302,7 +302,13 @@ def test_real_features_are_cached_for_the_next_run_on_the_same_data(handco_copy,
 
     again = METRICS.build(cfg)
     again.forward_inception = lambda *a: pytest.fail('read from the cache, not extracted')
+    listed, clip_files = [], VideoFramePairDataset.clip_files
+    monkeypatch.setattr(VideoFramePairDataset, 'clip_files',
+                        lambda self: listed.append(1) or clip_files(self))
     again.prepare(_model(), _loader(handco_copy, 'val'))
+    again.prepare(_model(), _loader(handco_copy, 'val'))  # the run's next evaluation
+    assert len(listed) == 1  # the files are fingerprinted once per run, not per evaluation
+    monkeypatch.undo()
     assert torch.equal(again.real_feats, first.real_feats)
     assert any('KID-train: features of 36 real frames read from the cache' in m for m in mmlog)
     fid = METRICS.build(dict(type='FrameFID', fake_nums=4, real_split='train',

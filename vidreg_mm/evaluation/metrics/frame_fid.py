@@ -104,6 +104,7 @@ class FrameFID(FrechetInceptionDistance):
             raise ValueError(f'{type(self).__name__} does not read real_stats_file (it needs '
                              'the real features, not their statistics): remove the key')
         self.real_stats_file, self.real_feature_cache = real_stats_file, bool(real_feature_cache)
+        self._fingerprints = {}  # of the real frames' files, by key: taken once per run
         check_sample_counts(fake_nums, real_nums)
         if real_split is not None and real_split not in SPLITS:
             raise ValueError(f'real_split must be one of {SPLITS} or None, got {real_split!r}')
@@ -158,13 +159,15 @@ class FrameFID(FrechetInceptionDistance):
     def _feature_file(self, loader: DataLoader, dataloader: DataLoader):
         """The user-cache file of this metric's real features (None: not cached): keyed by
         :meth:`real_data_key`, the number of processes and the fingerprint of the files the
-        real frames are read from."""
+        real frames are read from (taken once per run: every evaluation would stat them)."""
         clip_files = getattr(loader.dataset, 'clip_files', None)
         if not self.real_feature_cache or clip_files is None:
             return None
-        _, world_size = get_dist_info()
-        return RealFeatureFile(dict(self.real_data_key(dataloader), world_size=world_size,
-                                    files=files_fingerprint(clip_files())))
+        key = dict(self.real_data_key(dataloader), world_size=get_dist_info()[1])
+        files = self._fingerprints
+        name = repr(sorted(key.items()))
+        files[name] = files.get(name) or files_fingerprint(clip_files())
+        return RealFeatureFile(dict(key, files=files[name]))
 
     @torch.no_grad()
     def real_features(self, data_preprocessor, dataloader: DataLoader) -> np.ndarray:
