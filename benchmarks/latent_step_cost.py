@@ -31,6 +31,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import vidreg_mm  # noqa: F401  registers the modules
+from vidreg_mm.config_keys import merge_cli_options
 from vidreg_mm.run_config import frames_per_sample
 
 from .runs import ROOT, machine, timed_rounds, write_report
@@ -65,8 +66,7 @@ def main(argv=None):
     MessageHub.get_current_instance().update_info('iter', 1000)  # past any lambda warm-up
     from mmagic.registry import MODELS
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cli_options(cfg, args.cfg_options)
     model_cfg = copy.deepcopy(cfg.model)
     if args.random_autoencoder:
         model_cfg.autoencoder = AUTOENCODERS[args.random_autoencoder]

@@ -63,3 +63,21 @@ def test_arguments_follow_kwargs_through_the_bases():
     assert arguments_of(Child) == {'a', 'b', 'c'}
     assert arguments_of(Open) is None  # cannot be known: not checked
     assert arguments_of(lambda x, y=2: None) == {'x', 'y'}
+
+
+@pytest.mark.parametrize('tool, args', [
+    ('tools/compute_fid_stats.py', [CONFIG]),
+    ('tools/data/browse_pairs.py', ['--config', CONFIG]),
+    ('tools/train_autoencoder.py', [osp.join(ROOT, 'configs',
+                                             'synthetic_hands_latent_temporal_cpu.py')]),
+    ('tools/analysis/gradient_variance.py', [CONFIG, CONFIG]),
+])
+def test_every_tool_with_cfg_options_refuses_a_key_nothing_reads(tool, args, tmp_path):
+    """The tools besides train and test take --cfg-options through the same check: a typo
+    ends them with the key named before they build or write anything."""
+    from .conftest import load_tool
+    with pytest.raises(SystemExit, match=r"^error: invalid config \(--cfg-options\):\n  "
+                       r"data_rot: no config file or MMEngine key of that name \(did you "
+                       r"mean 'data_root'\?\)"):
+        load_tool(tool).main(args + ['--cfg-options', f'data_rot={tmp_path}'])
+    assert not list(tmp_path.iterdir())

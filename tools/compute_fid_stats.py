@@ -21,6 +21,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import vidreg_mm  # noqa: F401  registers the modules
+from vidreg_mm.config_keys import merge_cli_options
 
 
 def parse_args(argv=None):
@@ -43,7 +44,7 @@ def main(argv=None):
     if not args.config:
         raise SystemExit('error: give a config (or --convert PKL)')
     cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    merge_cli_options(cfg, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmagic'))
     from mmagic.registry import METRICS, MODELS
     metrics = {name: m for name, m in cfg.test_evaluator.metrics.items()

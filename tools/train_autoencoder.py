@@ -17,6 +17,7 @@ import sys
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import vidreg_mm  # noqa: E402,F401  registers the modules
+from vidreg_mm.config_keys import merge_cli_options  # noqa: E402
 from vidreg_mm.models.autoencoder_fit import REPORT, ensure_autoencoder  # noqa: E402
 
 
@@ -35,8 +36,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cli_options(cfg, args.cfg_options)
     autoencoder = cfg.model.get('autoencoder') or {}
     folder, fit = autoencoder.get('from_pretrained'), autoencoder.get('train_if_missing')
     if not folder or not fit:

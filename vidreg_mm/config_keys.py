@@ -122,6 +122,17 @@ def merge_options(cfg, options: dict) -> None:
         raise ConfigError('invalid config (--cfg-options):\n  ' + '\n  '.join(errors))
 
 
+def merge_cli_options(cfg, options) -> None:
+    """:func:`merge_options` for a command-line tool's ``--cfg-options`` (None or a dict): an
+    option that nothing reads ends the tool with ``error: invalid config`` naming it."""
+    from .config_check import ConfigError
+    if options:
+        try:
+            merge_options(cfg, dict(options))
+        except ConfigError as e:
+            raise SystemExit(f'error: {e}') from None
+
+
 def unknown_keys(cfg, file_keys: Optional[Iterable[str]] = None) -> List[str]:
     """Errors for the keys of ``cfg`` that nothing reads (see the module docstring);
     ``file_keys``: the top-level keys of the config files, before the command line's

@@ -20,6 +20,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 import vidreg_mm  # noqa: F401  registers the modules
+from vidreg_mm.config_keys import merge_cli_options
 from vidreg_mm.engine import gradient_variance, model_loss
 from vidreg_mm.run_config import frames_per_step
 
@@ -59,7 +60,7 @@ def main(argv=None):
     cfgs = {}
     for name, path in (('temporal', args.temporal_config), ('baseline', args.baseline_config)):
         cfgs[name] = Config.fromfile(path)
-        cfgs[name].merge_from_dict(args.cfg_options)
+        merge_cli_options(cfgs[name], args.cfg_options)
     init_default_scope(cfgs['temporal'].get('default_scope', 'mmagic'))
     frames = {name: frames_per_step(cfg) for name, cfg in cfgs.items()}
     if frames['temporal'] != frames['baseline']:

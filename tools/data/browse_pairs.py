@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from mmengine.config import Config, DictAction
 
+from vidreg_mm.config_keys import merge_cli_options
 from vidreg_mm.datasets import VideoFramePairDataset
 
 
@@ -43,7 +44,7 @@ def build_dataset(args):
 
         import vidreg_mm  # noqa: F401  registers the modules
         cfg = Config.fromfile(args.config)
-        cfg.merge_from_dict(args.cfg_options)
+        merge_cli_options(cfg, args.cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmagic'))
         return DATASETS.build(cfg.train_dataloader.dataset)
     pipeline = [dict(type='LoadClipFrames'), dict(type='ResizeFrames'), dict(type='PackFrames')]
