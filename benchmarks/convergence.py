@@ -33,8 +33,14 @@ linearly between evaluations. ``speedup`` (FID-train; ``speedup_fid_val``, ``spe
 ``speedup_at_targets``: the same ratio at the baseline's value at each of its evaluations,
 not only at its final one. ``final_gap``: each metric at the last evaluation, per seed, the
 paired difference (baseline - temporal, same seed) and each recipe's spread over seeds.
-``baseline_flattened``: whether the baseline's FID-train changed by less than 10% of its
-value over the last third of the budget (the criterion for "long enough").
+``baseline_flattened``: whether the baseline's FID-train changed by less than
+``--plateau-tolerance`` (5%) of its value over the last third of the budget (the criterion for
+"long enough"; the reports before it was an option used 10%).
+
+With ``--pose-regressor`` (benchmarks.pose_regressor) every evaluation also scores the
+samples in the regressor's features (PoseFD, PoseKID) and in finger-curl space
+(PoseDiversity: precision, recall, coverage, spread), and ``pose`` in the report holds the
+same scores of real training frames, blurred ones and noise in place of samples.
 
 Gradient variance: at the seed-0 runs' checkpoints (and the shared initialisation), the
 variance of mini-batch gradients of the temporal objective over that of the baseline at the
@@ -58,9 +64,9 @@ from vidreg_mm.engine import noise_to_signal
 from vidreg_mm.run_config import frames_per_step
 
 from .figures import plot, sample_figure
-from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, RECIPES, ROOT, SPEEDUP_METRICS,
-                   budget_options, curves, evaluate_missing, feature_extractor, machine, train,
-                   write_report)
+from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, POSE_METRICS, RECIPES, ROOT,
+                   SPEEDUP_METRICS, budget_options, curves, evaluate_missing, feature_extractor,
+                   machine, train, write_report)
 
 
 def parse_args(argv=None):
@@ -78,6 +84,15 @@ def parse_args(argv=None):
     p.add_argument('--grad-var-iters', type=int, nargs='*', default=[0, 500, 1000, 1500],
                    help='iterations (checkpoints) to measure gradient variance at')
     p.add_argument('--grad-var-batches', type=int, default=16)
+    p.add_argument('--plateau-tolerance', type=float, default=0.05,
+                   help="the baseline has reached its plateau when its FID-train changed by "
+                   'less than this fraction over the last third of the budget')
+    p.add_argument('--pose-regressor',
+                   help='a regressor of benchmarks.pose_regressor: its metrics (Frechet '
+                   'distance in its features, diversity in finger-curl space) join every '
+                   'evaluation, and the report holds their real-frame references')
+    p.add_argument('--pose-min-r2', type=float, default=0.8,
+                   help='every finger curl must reach this val R^2 for the regressor to be used')
     p.add_argument('--work-dir', default='work_dirs/benchmarks/convergence')
     p.add_argument('--out', default='benchmarks/results/convergence.json')
     p.add_argument('--labels', nargs=2, default=list(RECIPES), metavar=('BASELINE', 'TEMPORAL'),
@@ -148,7 +163,7 @@ def final_gap(curves_by_recipe: dict, seeds, metrics) -> dict:
     return out
 
 
-def flattened(curve: dict, tolerance: float = 0.1) -> dict:
+def flattened(curve: dict, tolerance: float = 0.05) -> dict:
     """Whether a curve changed by less than ``tolerance`` of its final value over the last
     third of its iterations (compared with the evaluation nearest to two thirds)."""
     curve = {int(k): v for k, v in curve.items()}
@@ -197,10 +212,36 @@ def grad_variance(args, configs, runs_seed0) -> list:
     return points
 
 
+def pose_setup(args, configs: dict):
+    """The configs to train (with the pose metrics added, when ``--pose-regressor``) and the
+    report's pose entry (None without)."""
+    if not args.pose_regressor:
+        return configs, None
+    from vidreg_mm.evaluation.pose import load_pose_regressor
+
+    from .pose_diversity import reference_scores, with_pose_metrics
+    from .pose_regressor import readable_curls
+    reg = load_pose_regressor(args.pose_regressor)[1]['report']
+    angles = readable_curls(reg, args.pose_min_r2)
+    if len(angles) < 5:
+        sys.exit(f'error: {args.pose_regressor} reads only {angles} with val R^2 >= '
+                 f'{args.pose_min_r2}; train a better one (python -m benchmarks.pose_regressor) '
+                 'before it scores samples')
+    derived = {r: with_pose_metrics(c, args.pose_regressor, angles, args.fake_nums,
+                                    osp.join(args.work_dir, f'{r}_config_with_pose_metrics.py'))
+               for r, c in configs.items()}
+    config = Config.fromfile(configs['temporal'])
+    refs = reference_scores(config, dict(config.synthetic), args.pose_regressor, angles,
+                            args.fake_nums)
+    return derived, dict(regressor=args.pose_regressor, angles=angles,
+                         val_accuracy=reg['val_accuracy'], references_in_place_of_samples=refs)
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
     configs = dict(baseline=args.baseline_config, temporal=args.temporal_config)
+    run_configs, pose = pose_setup(args, configs)
     seconds, all_curves, runs_seed0 = {}, {r: {} for r in RECIPES}, {}
     for seed in args.seeds:
         for recipe in RECIPES:
@@ -209,14 +250,16 @@ def main(argv=None):
             opts = budget_options(seed, args.iters, args.eval_interval, args.fake_nums,
                                   args.sample_steps, checkpoint_interval=args.eval_interval,
                                   data_root=args.data_root)
-            seconds[f'{recipe}_seed{seed}'] = round(train(configs[recipe], work_dir, opts,
+            seconds[f'{recipe}_seed{seed}'] = round(train(run_configs[recipe], work_dir, opts,
                                                           args.iters), 1)
-            evaluate_missing(configs[recipe], work_dir, opts, args.iters, args.eval_interval)
+            evaluate_missing(run_configs[recipe], work_dir, opts, args.iters,
+                             args.eval_interval)
             all_curves[recipe][str(seed)] = {
                 m: {str(k): v for k, v in c.items()} for m, c in curves(work_dir).items()}
             if seed == args.seeds[0]:
                 runs_seed0[recipe] = work_dir
-    final_metrics = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + ROUGHNESS
+    final_metrics = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + ROUGHNESS + (
+        POSE_METRICS if pose else [])
     print('gradient variance:', flush=True)
     grad = grad_variance(args, configs, runs_seed0)
     report = dict(
@@ -228,11 +271,12 @@ def main(argv=None):
         fake_nums=args.fake_nums, sample_steps=args.sample_steps,
         frames_per_step={r: frames_per_step(Config.fromfile(c)) for r, c in configs.items()},
         feature_extractor=feature_extractor(args.temporal_config),
-        baseline_flattened={s: flattened(all_curves['baseline'][str(s)]['FID-train/fid'])
-                            for s in args.seeds},
+        plateau_tolerance=args.plateau_tolerance,
+        baseline_flattened={s: flattened(all_curves['baseline'][str(s)]['FID-train/fid'],
+                                         args.plateau_tolerance) for s in args.seeds},
         **summarize_speedups(all_curves, args.seeds),
         final_gap=final_gap(all_curves, args.seeds, final_metrics),
-        gradient_variance=grad, curves=all_curves, machine=machine(),
+        pose=pose, gradient_variance=grad, curves=all_curves, machine=machine(),
         train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1))
     write_report(args.out, report)
     png = osp.splitext(args.out)[0] + '.png'

@@ -85,22 +85,32 @@ def real_frame_grid(config: str, data_root=None, num: int = 16):
 def sample_figure(report: dict, runs_seed0: dict, path: str, scale: int = 3) -> str:
     """The last sample grids of both recipes (seed of ``runs_seed0``; SampleGridHook, EMA
     weights, DDIM 50) next to a grid of real val frames, enlarged ``scale`` times."""
+    grids = [(label, osp.join(runs_seed0[recipe], 'samples', f"iter_{report['iters']}.png"))
+             for recipe, label in zip(RECIPES, report.get('labels', RECIPES))]
+    return grids_figure(grids, report['configs']['temporal'], path,
+                        report.get('data_root_option'), scale)
+
+
+def grids_figure(grids, config: str, path: str, data_root=None, scale: int = 3) -> str:
+    """Sample grids (``(label, PNG path)`` pairs) side by side, then a grid of the config's
+    real val frames, enlarged ``scale`` times, each under its label."""
     import cv2
     import numpy as np
-    grids = []
-    for recipe, label in zip(RECIPES, report.get('labels', RECIPES)):
-        grid = cv2.imread(osp.join(runs_seed0[recipe], 'samples', f"iter_{report['iters']}.png"))
-        grids.append((label, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)))
-    grids.append(('real val frames', real_frame_grid(report['configs']['temporal'],
-                                                     report.get('data_root_option'))))
-    h = max(g.shape[0] for _, g in grids)
     tiles = []
-    for label, grid in grids:
+    for label, png in grids:
+        grid = cv2.imread(png)
+        if grid is None:
+            raise FileNotFoundError(f'no sample grid {png}')
+        tiles.append((label, cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)))
+    tiles.append(('real val frames', real_frame_grid(config, data_root)))
+    h = max(g.shape[0] for _, g in tiles)
+    row = []
+    for label, grid in tiles:
         grid = np.pad(grid, ((0, h - grid.shape[0]), (0, 0), (0, 0)), constant_values=255)
         big = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
         head = np.full((28, big.shape[1], 3), 255, np.uint8)
         cv2.putText(head, label, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1,
                     cv2.LINE_AA)
-        tiles += [np.concatenate([head, big]), np.full((h * scale + 28, 12, 3), 255, np.uint8)]
-    cv2.imwrite(path, cv2.cvtColor(np.concatenate(tiles[:-1], axis=1), cv2.COLOR_RGB2BGR))
+        row += [np.concatenate([head, big]), np.full((h * scale + 28, 12, 3), 255, np.uint8)]
+    cv2.imwrite(path, cv2.cvtColor(np.concatenate(row[:-1], axis=1), cv2.COLOR_RGB2BGR))
     return path

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from .pose_regressor import load_frames, train_regressor
+from .pose_regressor import add_training_args, load_frames, readable_curls, train_regressor
 from .runs import RECIPES, ROOT, budget_options, machine, train, write_report
 
 SPLITS = ('train', 'val')
@@ -56,14 +56,7 @@ def parse_args(argv=None):
     p.add_argument('--iters', type=int, default=1500)
     p.add_argument('--fake-nums', type=int, default=256)
     p.add_argument('--sample-steps', type=int, default=25)
-    p.add_argument('--extra-sequences', type=int, default=16000,
-                   help='hands drawn by the generator with --extra-seed to train the '
-                   'regressor on, besides the training frames (0: the training frames only)')
-    p.add_argument('--frames-per-sequence', type=int, default=4)
-    p.add_argument('--extra-seed', type=int, default=1000)
-    p.add_argument('--epochs', type=int, default=8)
-    p.add_argument('--batch-size', type=int, default=128)
-    p.add_argument('--lr', type=float, default=2e-3)
+    add_training_args(p)
     p.add_argument('--min-r2', type=float, default=0.5,
                    help='finger curls with at least this val R^2 make up the joint-angle space')
     p.add_argument('--runs-only', action='store_true',
@@ -89,6 +82,20 @@ def pose_evaluator(regressor: str, angles, fake_nums: int) -> dict:
             type='FrameDiversity', prefix=f'PoseDiversity-{split}', fake_nums=fake_nums,
             real_nums=-1, feature_extractor=space, **real)
     return dict(type='NamedMetricsEvaluator', metrics=metrics)
+
+
+def with_pose_metrics(config_path: str, regressor: str, angles, fake_nums: int,
+                      out: str) -> str:
+    """``config_path`` with the pose metrics of :func:`pose_evaluator` added to its val and
+    test evaluators (they share the evaluation's samples), written to ``out``; its path."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config_path)
+    pose = pose_evaluator(osp.abspath(regressor), angles, fake_nums)['metrics']
+    for key in ('val_evaluator', 'test_evaluator'):
+        cfg[key] = dict(cfg[key], metrics=dict(cfg[key]['metrics'], **pose))
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    cfg.dump(out)
+    return out
 
 
 def score_checkpoint(config_path: str, checkpoint: str, work_dir: str, evaluator: dict,
@@ -200,8 +207,7 @@ def main(argv=None):
         return None
     regressor = osp.join(args.work_dir, f'pose_regressor_extra{args.extra_sequences}.pth')
     reg_report = train_regressor(args, config, synthetic, regressor)
-    val_r2 = reg_report['val_accuracy']['r2']
-    angles = [name for name, r2 in val_r2.items() if r2 >= args.min_r2]
+    angles = readable_curls(reg_report, args.min_r2)
     val = reg_report['val_accuracy']
     print(f"regressor on val frames: R^2 {val['r2']}; joint-angle space: {angles} "
           f'(R^2 >= {args.min_r2})', flush=True)

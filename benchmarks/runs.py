@@ -84,18 +84,29 @@ def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
     return seconds
 
 
-CURVE_METRICS = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + ['Roughness/roughness',
-                                                                   'Roughness/real_roughness']
+#: the pose regressor's metrics (benchmarks.pose_diversity.pose_evaluator), where a run has
+#: them: Frechet distance and KID in its features, diversity in finger-curl space
+POSE_METRICS = ([f'PoseFD-{s}/fid' for s in ('train', 'val')] +
+                [f'PoseKID-{s}/kid' for s in ('train', 'val')] +
+                [f'PoseDiversity-{s}/{k}' for s in ('train', 'val')
+                 for k in ('precision', 'recall', 'coverage', 'pairwise_distance',
+                           'real_pairwise_distance')])
+CURVE_METRICS = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + [
+    'Roughness/roughness', 'Roughness/real_roughness']
 
 
 def curves(work_dir: str) -> Dict[str, Dict[int, float]]:
     """The run's curves: its logs, and the evaluations of checkpoints that
-    :func:`evaluate_missing` made."""
+    :func:`evaluate_missing` made; the pose metrics where the run has them."""
     found = read_curves(work_dir, CURVE_METRICS)
+    try:
+        found.update(read_curves(work_dir, POSE_METRICS))
+    except ValueError:  # a run without the pose regressor's metrics
+        pass
     for path in glob.glob(osp.join(work_dir, 'evaluation_iter_*.json')):
         step = int(osp.basename(path)[len('evaluation_iter_'):-len('.json')])
         metrics = json.load(open(path))['metrics']
-        for m in CURVE_METRICS:
+        for m in found:
             if m in metrics and step not in found[m]:
                 found[m][step] = float(metrics[m])
     return {m: dict(sorted(c.items())) for m, c in found.items()}

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
-from benchmarks import (ablation, convergence, figures, index_scale, pose_diversity, runs,
-                        shot_detection, step_overhead)
+from benchmarks import (ablation, convergence, figures, index_scale, plateau, pose_diversity,
+                        pose_regressor, runs, shot_detection, step_overhead)
 
 
 def test_speedup_is_sustained_and_interpolated_between_evaluations():
@@ -59,7 +59,38 @@ def test_speedups_along_the_baseline_curve_and_over_seeds():
     assert gap['temporal_spread'] == 2.0 and gap['baseline_spread'] == 0.0
     assert convergence.flattened(as_logged(base)) == dict(
         from_iteration=300, relative_change=0.25, flattened=False)
-    assert convergence.flattened({'100': 9.0, '200': 4.2, '300': 4.0})['flattened']
+    assert convergence.flattened({'100': 9.0, '200': 4.1, '300': 4.0})['flattened']
+    assert not convergence.flattened({'100': 9.0, '200': 4.3, '300': 4.0})['flattened']
+    assert convergence.flattened({'100': 9.0, '200': 4.3, '300': 4.0}, 0.1)['flattened']
+
+
+def test_plateau_changes_over_the_last_third_of_every_budget():
+    curve = {'500': 300.0, '1000': 200.0, '1500': 150.0, '2000': 120.0, '2500': 110.0,
+             '3000': 105.0}
+    changes = plateau.last_third_changes(curve, 500)
+    assert list(changes) == [1500, 2000, 2500, 3000]  # three evaluations at least
+    assert changes[1500] == dict(from_iteration=1000, relative_change=(200 - 150) / 150)
+    assert changes[2000]['from_iteration'] == 1500  # nearest to 1333
+    assert changes[3000] == dict(from_iteration=2000, relative_change=(120 - 105) / 105)
+    # a rising curve (overfitting) gives a negative change
+    assert plateau.last_third_changes({'1': 1.0, '2': 1.0, '3': 2.0}, 1)[3]['relative_change'] \
+        == -0.5
+
+
+def test_pose_metrics_join_both_evaluators_of_a_derived_config(tmp_path):
+    from .test_pose_regressor import _regressor
+    _regressor(tmp_path / 'reg.pth')
+    out = pose_diversity.with_pose_metrics(
+        f'{ROOT}/configs/synthetic_hands_articulation_baseline_cpu.py', str(tmp_path / 'reg.pth'),
+        ['flexion_f0_j0'], 64, str(tmp_path / 'sub' / 'cfg.py'))
+    cfg = Config.fromfile(out)
+    for key in ('val_evaluator', 'test_evaluator'):
+        metrics = cfg[key]['metrics']
+        assert {'fid_train', 'roughness', 'pose_fd_val', 'pose_diversity_train'} <= set(metrics)
+        assert metrics['pose_kid_train']['fake_nums'] == 64
+        assert metrics['pose_fd_val']['feature_extractor']['checkpoint'] == str(
+            tmp_path / 'reg.pth')
+    assert cfg.model.loss.lambda_reg == 0.0 and cfg.train_dataloader.batch_size == 32
 
 
 def test_budget_options_point_every_loader_and_metric():
@@ -161,7 +192,7 @@ def test_ablation_runs_added_variants_with_their_options(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize('module', [convergence, ablation, step_overhead, index_scale,
-                                    pose_diversity, shot_detection])
+                                    pose_diversity, pose_regressor, plateau, shot_detection])
 def test_benchmarks_document_their_command(module):
     name = module.__name__.split('.')[-1]
     assert f'python -m benchmarks.{name}' in module.__doc__
@@ -222,6 +253,10 @@ def test_an_evaluation_lost_to_an_interrupted_run_is_made_from_its_checkpoint(tm
     assert cmd[-2:] == ['randomness.seed=3', 'test_evaluator.metrics.fid_train.fake_nums=256']
     assert runs.curves(str(work))['FID-train/fid'] == {250: 9.0, 500: 7.0, 750: 5.0}
     assert runs.missing_evaluations(str(work), 1000, 250) == []
+    assert 'PoseFD-val/fid' not in runs.curves(str(work))  # a run without the pose metrics
+    with open(work / '20260101_000000' / 'vis_data' / 'scalars.json', 'a') as f:
+        f.write(json.dumps({'step': 250, **{m: 1.5 for m in runs.POSE_METRICS}}) + '\n')
+    assert runs.curves(str(work))['PoseFD-val/fid'] == {250: 1.5}
 
 
 def test_shot_detection_counts_missed_and_invented_cuts(monkeypatch):

@@ -1,5 +1,7 @@
 """Joint angles of the synthetic hands, the pose regressor, its feature extractor, and the
 pose-diversity benchmark's regressor training and evaluator."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -32,8 +34,8 @@ def test_poses_of_every_frame_in_range_smooth_and_seeded():
         synthetic_hands_poses(frames=3)
 
 
-def _regressor(path, names=POSE_NAMES):
-    torch.manual_seed(0)
+def _regressor(path, names=POSE_NAMES, seed=0):
+    torch.manual_seed(seed)
     model = HandPoseRegressor(num_angles=len(names), input_size=32)
     mean, std = torch.arange(len(names)).float(), torch.full((len(names),), 2.0)
     save_pose_regressor(str(path), model, dict(num_angles=len(names), input_size=32), names,
@@ -54,7 +56,7 @@ def test_regressor_file_round_trip_and_extractor_outputs(tmp_path):
     assert torch.equal(feats(images), model.features(images))
     angles = PoseRegressorFeatures(str(path), 'angles', angles=['flexion_f1_j0', 'abduction_f4'])
     assert torch.equal(angles(images), model(images)[:, [3, 19]])
-    assert angles.name == 'PoseRegressor(reg.pth,2 angles)'
+    assert angles.name == f'PoseRegressor(reg.pth@{angles.digest},2 angles)'
     # batching does not change features (eval-mode batch norm)
     assert torch.allclose(torch.cat([feats(images[:2]), feats(images[2:])]), feats(images),
                           atol=1e-5)
@@ -103,18 +105,22 @@ def test_benchmark_trains_a_regressor_that_fits_and_reports_val_accuracy(handco_
     path = str(tmp_path / 'reg.pth')
     report = pose_regressor.train_regressor(args, config, dict(TINY), path)
     assert report['trained_on'][1].startswith('12 frames of 4 hands drawn by the generator')
-    assert report['targets'] == list(CURL_NAMES)
+    assert report['targets'] == list(CURL_NAMES) + list(POSE_NAMES)
     losses = [h['train_loss'] for h in report['history']]
     assert all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
     val = report['val_accuracy']
     assert val['frames'] == 1 * 2 * 6  # one val sequence x 2 cameras x 6 frames
-    assert list(val['r2']) == list(CURL_NAMES) and list(val['mae_deg']) == list(CURL_NAMES)
+    assert list(val['r2']) == list(val['mae_deg']) == list(CURL_NAMES) + list(POSE_NAMES)
+    assert val['min_curl_r2'] == min(val['r2'][n] for n in CURL_NAMES)
+    assert pose_regressor.readable_curls(report, val['min_curl_r2']) == list(CURL_NAMES)
+    assert pose_regressor.readable_curls(report, 1.01) == []
     assert report['train_accuracy']['frames'] == 3 * 2 * 6 + 12
     # the training frames are fitted: most of their variance is explained
     assert report['train_accuracy']['mean_r2'] > 0.5
     model, ckpt = load_pose_regressor(path)
-    assert ckpt['report']['val_accuracy'] == val and ckpt['angle_names'] == list(CURL_NAMES)
-    assert model.head.out_features == 5
+    assert ckpt['report']['val_accuracy'] == val
+    assert ckpt['angle_names'] == list(CURL_NAMES) + list(POSE_NAMES)
+    assert model.head.out_features == 25
     # a second call finds the file and does not retrain
     assert pose_regressor.train_regressor(args, config, dict(TINY), path) == ckpt['report']
 
@@ -134,9 +140,17 @@ def test_pose_evaluator_builds_metrics_on_the_regressor(tmp_path):
     assert sorted(evaluator['metrics']) == sorted(
         f'pose_{m}_{s}' for m in ('fd', 'kid', 'diversity') for s in ('train', 'val'))
     fd = METRICS.build(evaluator['metrics']['pose_fd_train'])
-    assert fd.real_split == 'train' and fd.extractor_name == 'PoseRegressor(reg.pth,features)'
+    digest = hashlib.sha1((tmp_path / 'reg.pth').read_bytes()).hexdigest()[:8]
+    assert fd.real_split == 'train'
+    assert fd.extractor_name == f'PoseRegressor(reg.pth@{digest},features)'
     div = METRICS.build(evaluator['metrics']['pose_diversity_val'])
-    assert div.real_split is None and div.extractor_name == 'PoseRegressor(reg.pth,1 angles)'
+    assert div.real_split is None
+    assert div.extractor_name == f'PoseRegressor(reg.pth@{digest},1 angles)'
+    # other weights in the same file are another extractor (cached real features are keyed
+    # by the name)
+    _regressor(tmp_path / 'reg.pth', seed=1)
+    again = METRICS.build(evaluator['metrics']['pose_fd_train'])
+    assert again.extractor_name != fd.extractor_name
 
 
 def test_reference_sets_real_blurred_and_noise_frames():

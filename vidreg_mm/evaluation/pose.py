@@ -8,6 +8,7 @@ activations (``output='features'``: Frechet distance, KID) and its predicted ang
 (``output='angles'``: precision, recall and coverage in joint-angle space).
 ``benchmarks/pose_diversity.py`` trains one and scores the recipes with it.
 """
+import hashlib
 import os.path as osp
 from typing import Sequence
 
@@ -95,6 +96,8 @@ class PoseRegressorFeatures(nn.Module):
             raise ValueError(f"output must be 'features' or 'angles', got {output!r}")
         self.model, ckpt = load_pose_regressor(checkpoint)
         self.checkpoint, self.output = checkpoint, output
+        with open(checkpoint, 'rb') as f:  # other weights in the same file: another name
+            self.digest = hashlib.sha1(f.read()).hexdigest()[:8]
         names = list(ckpt['angle_names'])
         unknown = sorted(set(angles or ()) - set(names))
         if unknown:
@@ -104,8 +107,9 @@ class PoseRegressorFeatures(nn.Module):
 
     @property
     def name(self) -> str:
+        """The file and its content's digest (the key of cached real features)."""
         what = self.output if self.output == 'features' else f'{len(self.keep)} angles'
-        return f'PoseRegressor({osp.basename(self.checkpoint)},{what})'
+        return f'PoseRegressor({osp.basename(self.checkpoint)}@{self.digest},{what})'
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:

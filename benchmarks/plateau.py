@@ -1,0 +1,143 @@
+"""The pilot of a comparison: the baseline alone, trained on a seed that is not reported,
+to find the budget at which it reaches its plateau before any reported run starts.
+
+    python -m benchmarks.plateau --name bc32_lr1e-3 \
+        --pose-regressor work_dirs/benchmarks/pose_regressor/articulation.pth
+
+Trains ``--config`` (tools/train.py, resumable) for ``--iters`` steps with an evaluation every
+``--eval-interval`` (the config's metrics, and the pose regressor's where one is given) and a
+grid of samples at each (``samples/iter_N.png``), and settings to try as ``--cfg-options``.
+The learning rate is constant after the warm-up, so the first B steps of the run are the run
+of budget B: for every budget B that holds at least three evaluations the report gives the
+relative change of FID-train over B's last third (from the evaluation nearest 2B/3 to B; the
+criterion: below ``--tolerance``), and the minutes a run of budget B with ``--points``
+evaluations takes (the run's seconds per step and per evaluation, measured). Writes
+``--out`` (default benchmarks/results/plateau_<name>.json) and a figure of the sample grids
+at four budgets next to real val frames (``..._samples.png``).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+
+from .figures import grids_figure
+from .runs import FID_METRICS, ROOT, budget_options, curves, machine, train, write_report
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--config', default='configs/synthetic_hands_articulation_baseline_cpu.py')
+    p.add_argument('--name', required=True, help='names the work dir and the report')
+    p.add_argument('--seed', type=int, default=1, help='a seed that no comparison reports')
+    p.add_argument('--iters', type=int, default=6000)
+    p.add_argument('--eval-interval', type=int, default=500)
+    p.add_argument('--fake-nums', type=int, default=256)
+    p.add_argument('--sample-steps', type=int, default=25)
+    p.add_argument('--tolerance', type=float, default=0.05,
+                   help='largest relative change of FID-train over the last third')
+    p.add_argument('--points', type=int, default=8,
+                   help='evaluations of a reported run, for its time estimate')
+    p.add_argument('--pose-regressor', help='add the pose metrics of this regressor')
+    p.add_argument('--pose-min-r2', type=float, default=0.8)
+    p.add_argument('--cfg-options', nargs='*', default=[],
+                   help='settings to try (key=value), e.g. model.unet.base_channels=64')
+    p.add_argument('--work-dir', default='work_dirs/benchmarks/plateau')
+    p.add_argument('--out', help='default: benchmarks/results/plateau_<name>.json')
+    return p.parse_args(argv)
+
+
+def last_third_changes(curve: dict, interval: int) -> dict:
+    """For every budget B (an evaluated step with at least three evaluations up to it): the
+    relative change of the curve from the evaluation nearest 2B/3 to B, (v(2B/3) - v(B)) /
+    v(B); positive while the metric still falls."""
+    curve = {int(k): v for k, v in curve.items()}
+    out = {}
+    for budget in sorted(curve):
+        if budget < 3 * interval:
+            continue
+        ref = min((k for k in curve if k < budget), key=lambda k: abs(k - 2 * budget / 3))
+        out[budget] = dict(from_iteration=ref,
+                           relative_change=(curve[ref] - curve[budget]) / abs(curve[budget]))
+    return out
+
+
+def seconds_per_step(work_dir: str) -> float:
+    """Median of the iteration times MMEngine logged ('time': seconds per step, data
+    loading included, averaged over the logger's window)."""
+    import glob
+    times = []
+    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
+        with open(path) as f:
+            times += [json.loads(line)['time'] for line in f if '"time"' in line]
+    if not times:
+        raise ValueError(f'{work_dir}: no iteration times logged')
+    return statistics.median(times)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    work_dir = osp.join(args.work_dir, args.name)
+    out = args.out or f'benchmarks/results/plateau_{args.name}.json'
+    config = args.config
+    pose = None
+    if args.pose_regressor:
+        from vidreg_mm.evaluation.pose import load_pose_regressor
+
+        from .pose_diversity import with_pose_metrics
+        from .pose_regressor import readable_curls
+        reg = load_pose_regressor(args.pose_regressor)[1]['report']
+        angles = readable_curls(reg, args.pose_min_r2)
+        if len(angles) < 5:
+            sys.exit(f'error: {args.pose_regressor} reads only {angles} with val R^2 >= '
+                     f'{args.pose_min_r2}; train a better one (python -m '
+                     'benchmarks.pose_regressor) before it scores samples')
+        config = with_pose_metrics(args.config, args.pose_regressor, angles, args.fake_nums,
+                                   osp.join(work_dir, 'config_with_pose_metrics.py'))
+        pose = dict(regressor=args.pose_regressor, angles=angles,
+                    val_r2={a: reg['val_accuracy']['r2'][a] for a in angles})
+    opts = budget_options(args.seed, args.iters, args.eval_interval, args.fake_nums,
+                          args.sample_steps, checkpoint_interval=args.eval_interval)
+    opts += [f'default_hooks.sample_grid.interval={args.eval_interval}', *args.cfg_options]
+    seconds = train(config, work_dir, opts, args.iters)
+    found = curves(work_dir)
+    fid = found[FID_METRICS[0]]
+    changes = last_third_changes(fid, args.eval_interval)
+    step_s = seconds_per_step(work_dir)
+    evals = len(fid)
+    eval_s = max(0.0, (seconds - step_s * args.iters) / evals) if seconds else None
+    budgets = {
+        str(b): dict(c, plateau=abs(c['relative_change']) < args.tolerance,
+                     estimated_minutes=(round((step_s * b + eval_s * args.points) / 60, 1)
+                                        if eval_s is not None else None))
+        for b, c in changes.items()}
+    reached = [int(b) for b, c in budgets.items() if c['plateau']]
+    report = dict(
+        command='python -m benchmarks.plateau ' + ' '.join(argv or []),
+        config=args.config, settings=args.cfg_options, seed=args.seed, iters=args.iters,
+        eval_interval=args.eval_interval, fake_nums=args.fake_nums,
+        sample_steps=args.sample_steps, tolerance=args.tolerance, pose=pose,
+        budgets=budgets, first_plateau_budget=min(reached) if reached else None,
+        seconds_per_step=round(step_s, 3),
+        seconds_per_evaluation=round(eval_s, 1) if eval_s is not None else None,
+        train_minutes=round(seconds / 60, 1),
+        sample_grids={str(k): osp.join(work_dir, 'samples', f'iter_{k}.png') for k in fid},
+        curves={m: {str(k): v for k, v in c.items()} for m, c in found.items()},
+        machine=machine())
+    write_report(out, report)
+    steps = sorted(fid)
+    picks = sorted({steps[round(i * (len(steps) - 1) / 3)] for i in range(4)})
+    png = grids_figure([(f'iteration {k}', report['sample_grids'][str(k)]) for k in picks],
+                       args.config, osp.splitext(out)[0] + '_samples.png')
+    for b, c in budgets.items():
+        print(f"budget {b}: FID-train {fid[int(b)]:.2f}, change over the last third "
+              f"{100 * c['relative_change']:+.1f}% ({'plateau' if c['plateau'] else 'falling'})"
+              f", about {c['estimated_minutes']} min with {args.points} evaluations")
+    print(f'wrote {png}')
+    return report
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
