@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIDREG_VENV := $(abspath $(VENV))
 
-.PHONY: env check train test lock
+.PHONY: env check train test lock offline-check
 
 env:
 	@tools/bootstrap.sh
@@ -34,3 +34,8 @@ lock:
 	  .venv-lock/bin/python -m pip freeze --all --exclude-editable | grep -v '^vidreg' \
 	  | sed -E 's|^([A-Za-z0-9_.-]+) @ file:.*/[A-Za-z0-9_.]+-([0-9][^-]*)-.*$$|\1==\2|' ; } \
 	  > requirements/constraints.txt
+
+## The offline install into a Python 3.12 + torch 2.11 environment, with the network cut
+## (opt-in, ~30 min the first time: README, "Offline install into an existing environment").
+offline-check: env
+	tools/offline/check_offline_install.sh

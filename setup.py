@@ -66,8 +66,9 @@ setup(
         'vidreg-train-autoencoder=vidreg_mm.cli:train_autoencoder',
         'vidreg-configs=vidreg_mm.cli:configs'
     ]},
-    # the tested interpreter (tools/bootstrap.sh builds the environment with it)
-    python_requires='>=3.11,<3.12',
+    # the tested interpreters: 3.11 (tools/bootstrap.sh builds the environment with it) and
+    # 3.12 (the offline install into an existing environment, tools/offline_wheels.py)
+    python_requires='>=3.11,<3.13',
     # ranges the code supports (requirements/runtime.txt); the exact tested set is the lock,
     # requirements/constraints.txt, which tools/bootstrap.sh installs with
     install_requires=read_requirements('runtime'),

