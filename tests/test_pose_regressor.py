@@ -189,3 +189,16 @@ def test_reference_scores_rank_noise_far_below_real_frames(handco_root, tmp_path
     assert noise['PoseKID-train/kid'] > real['PoseKID-train/kid']
     assert noise['PoseDiversity-train/recall'] < real['PoseDiversity-train/recall']
     assert noise['PoseDiversity-train/coverage'] < real['PoseDiversity-train/coverage']
+
+
+def test_a_regressor_scores_nothing_unless_every_curl_is_read(tmp_path):
+    path = str(tmp_path / 'reg.pth')
+    names = list(CURL_NAMES)
+    r2 = dict(zip(names, [0.9, 0.85, 0.95, 0.81, 0.79]))
+    save_pose_regressor(path, HandPoseRegressor(num_angles=5), dict(num_angles=5), names,
+                        torch.zeros(5), torch.ones(5), dict(val_accuracy=dict(r2=r2)))
+    report, curls = pose_regressor.checked_regressor(path, 0.75)
+    assert curls == names and report['val_accuracy']['r2'] == r2
+    with pytest.raises(SystemExit, match=r"reads only \['curl_thumb', 'curl_index', "
+                       r"'curl_middle', 'curl_ring'\] with val R\^2 >= 0.8"):
+        pose_regressor.checked_regressor(path, 0.8)
