@@ -52,6 +52,19 @@ def test_mmcv_is_built_only_against_the_targets_python_and_torch(tmp_path):
         offline_wheels.build_mmcv(f'{ROOT}/.venv/bin/python', target, str(tmp_path), False)
 
 
+def test_the_projects_wheel_is_built_without_touching_the_checkout(tmp_path):
+    import os.path as osp
+    import zipfile
+    mim = osp.join(ROOT, 'vidreg_mm', '.mim', 'configs')
+    linked = osp.islink(mim)  # an editable install links configs/ there
+    wheel = offline_wheels.project_wheel(str(tmp_path))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert 'vidreg_mm/.mim/configs/synthetic_hands_articulation_temporal_gpu.py' in names
+    assert 'vidreg_mm/.mim/tools/train.py' in names
+    assert osp.islink(mim) == linked
+    assert not osp.exists(osp.join(ROOT, 'build'))
+
+
 def test_step_benchmark_runs_at_its_tiny_size_on_cpu(tmp_path):
     out = str(tmp_path / 'step.json')
     report = gpu_step.main(['--tiny', '--warmup', '1', '--rounds', '1', '--settings', 'fp32',

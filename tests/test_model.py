@@ -219,3 +219,24 @@ def test_sample_grid_hook_rejects_an_unknown_sampler_when_built():
     match = "sampler must be one of \\('ddpm', 'ddim', 'euler', 'heun'\\) or None, got 'lms'"
     with pytest.raises(ValueError, match=match):
         HOOKS.build(dict(type='SampleGridHook', sampler='lms'))
+
+
+def test_sample_grids_are_named_by_the_iterations_done(monkeypatch):
+    """As checkpoints are: the grid after 2 of 4 iterations is iter_2, the last iter_4."""
+    from types import SimpleNamespace
+
+    from mmagic.registry import HOOKS
+    hook = HOOKS.build(dict(type='SampleGridHook', interval=2))
+    saved = []
+    monkeypatch.setattr(hook, 'save_grid', lambda runner, step: saved.append(step))
+    runner = SimpleNamespace(iter=0)
+    for i in range(4):  # MMEngine's loop: after_train_iter, then its counter goes up
+        runner.iter = i
+        hook.after_train_iter(runner, i)
+    runner.iter = 4
+    hook.after_train(runner)  # 4 is a multiple of the interval: saved already
+    assert saved == [2, 4]
+    saved.clear()
+    runner.iter = 5  # a budget that is not: one more grid at the end
+    hook.after_train(runner)
+    assert saved == [5]

@@ -194,9 +194,19 @@ def pure_wheel(spec: str, out: str) -> str:
 
 
 def project_wheel(out: str) -> str:
+    """vidreg_mm's wheel, built from a copy of the checkout's files (building in the checkout
+    would replace the links of its editable install, vidreg_mm/.mim, by copies)."""
+    files = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others',
+                            '--exclude-standard'], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split('\0')
     with tempfile.TemporaryDirectory() as tmp:
+        src = osp.join(tmp, 'src')
+        for name in filter(None, files):
+            if osp.isfile(osp.join(ROOT, name)):
+                os.makedirs(osp.dirname(osp.join(src, name)), exist_ok=True)
+                shutil.copy2(osp.join(ROOT, name), osp.join(src, name))
         subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
-                        '-w', tmp, ROOT], check=True, stdout=subprocess.DEVNULL)
+                        '-w', tmp, src], check=True, stdout=subprocess.DEVNULL)
         (wheel, ) = glob.glob(osp.join(tmp, 'vidreg_mm-*.whl'))
         return shutil.copy(wheel, out)
 

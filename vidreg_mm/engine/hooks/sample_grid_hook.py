@@ -76,24 +76,27 @@ class SampleGridHook(Hook):
                              f'samples with one of {tuple(allowed)}')
 
     @master_only
-    def save_grid(self, runner) -> str:
+    def save_grid(self, runner, step: int) -> str:
+        """The grid after ``step`` training iterations: ``samples/iter_<step>.png``."""
         if self.sampler is None:
             self.before_run(runner)
         imgs = self._sampling_model(runner).infer(num_samples=self.num_samples,
                                                   num_steps=self.num_steps,
                                                   sampler=self.sampler, seed=self.seed)
-        path = osp.join(runner.work_dir, 'samples', f'iter_{runner.iter}.png')
+        path = osp.join(runner.work_dir, 'samples', f'iter_{step}.png')
         grid = write_grid(imgs, path, self.nrow)
-        runner.visualizer.add_image('samples', grid, step=runner.iter)
+        runner.visualizer.add_image('samples', grid, step=step)
         runner.logger.info(f'sample grid ({self.num_samples} samples, {self.sampler} '
                            f'{self.num_steps} steps) saved to {path}')
         self.last_path = path
         return path
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        # runner.iter counts the iterations before this one (the loop adds one after the
+        # hooks), so this is the grid after runner.iter + 1 iterations, as checkpoints count
         if self.interval > 0 and self.every_n_train_iters(runner, self.interval):
-            self.save_grid(runner)
+            self.save_grid(runner, runner.iter + 1)
 
     def after_train(self, runner):
         if not (self.interval > 0 and runner.iter % self.interval == 0):
-            self.save_grid(runner)
+            self.save_grid(runner, runner.iter)
