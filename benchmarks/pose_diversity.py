@@ -139,9 +139,7 @@ def reference_sets(frames: torch.Tensor, n: int, seed: int = 0) -> dict:
 
 def reference_scores(config, synthetic: dict, regressor: str, angles, n: int) -> dict:
     """The pose scores of each of :func:`reference_sets` in place of samples."""
-    from mmagic.evaluation.metrics import FrechetInceptionDistance
-
-    from vidreg_mm.evaluation import (PoseRegressorFeatures, kernel_inception_distance,
+    from vidreg_mm.evaluation import (FrameFID, PoseRegressorFeatures, kernel_inception_distance,
                                       manifold_metrics)
     frames = {s: load_frames(config, config.data_root, s, synthetic)[0] for s in SPLITS}
     feats = PoseRegressorFeatures(regressor, 'features')
@@ -152,9 +150,9 @@ def reference_scores(config, synthetic: dict, regressor: str, angles, n: int) ->
         fake_f, fake_a = feats(fake).numpy(), space(fake)
         for split in SPLITS:
             real_f = feats(frames[split]).numpy()
-            fd = FrechetInceptionDistance._calc_fid(fake_f.mean(0), np.cov(fake_f, rowvar=False),
+            fd = FrameFID._calc_fid(fake_f.mean(0), np.cov(fake_f, rowvar=False),
                                                     real_f.mean(0), np.cov(real_f, rowvar=False))
-            scores[f'PoseFD-{split}/fid'] = float(fd[0] if isinstance(fd, tuple) else fd)
+            scores[f'PoseFD-{split}/fid'] = fd[0]
             scores[f'PoseKID-{split}/kid'] = float(
                 kernel_inception_distance(real_f, fake_f)['kid'])
             div = manifold_metrics(space(frames[split]), fake_a, k=5)

@@ -106,7 +106,7 @@ def test_eval_benchmark_runs_at_its_tiny_size_on_cpu(tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get('VIDREG_GPU_SESSION_TEST'),
-                    reason='about 5 min on 2 cores: VIDREG_GPU_SESSION_TEST=1 runs it')
+                    reason='about 8 min on 2 cores: VIDREG_GPU_SESSION_TEST=1 runs it')
 def test_gpu_session_script_at_cpu_size_writes_every_part(tmp_path):
     out = tmp_path / 'out'
     proc = subprocess.run(['benchmarks/gpu_session.sh', str(out)], cwd=ROOT,

@@ -133,3 +133,20 @@ def test_roughness_scores_noise_far_above_smooth_images(handco_root):
     real = frames_bgr(handco_root, 'val')
     noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(0)) * 255
     assert roughness(noise).mean() > 10 * roughness(real).mean()
+
+
+def test_frechet_distance_closed_form_without_the_disp_argument_scipy_dropped(monkeypatch):
+    """Diagonal covariances: |mu1 - mu2|^2 + sum(s1 + s2 - 2 sqrt(s1 s2)); and the square
+    root is taken as SciPy 1.18 takes it (no ``disp``), whatever SciPy is installed."""
+    from scipy import linalg
+
+    from vidreg_mm.evaluation import FrameFID
+    sqrtm = linalg.sqrtm
+    monkeypatch.setattr(linalg, 'sqrtm', lambda a: sqrtm(a))  # refuses any keyword
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    s1, s2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    fid, mean_term, trace_term = FrameFID._calc_fid(mu1, np.diag(s1), mu2, np.diag(s2))
+    assert mean_term == pytest.approx(5.0)
+    assert trace_term == pytest.approx(float(np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))))
+    assert fid == pytest.approx(mean_term + trace_term)
+    assert FrameFID._calc_fid(mu1, np.diag(s1), mu1, np.diag(s1))[0] == pytest.approx(0, abs=1e-9)

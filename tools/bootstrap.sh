@@ -44,7 +44,7 @@ die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # Fingerprint of everything that decides the environment's content.
 fingerprint() {
-    { cat "$ROOT/setup.py" "$REQ"/*.txt "$ROOT/tools/bootstrap.sh"; [ -n "$OFFLINE" ] && ls -l "$OFFLINE"; } \
+    { cat "$ROOT/setup.py" "$REQ"/*.txt "$ROOT/tools/bootstrap.sh"; if [ -n "$OFFLINE" ]; then ls -l "$OFFLINE"; fi; } \
         | { [ -n "${VIDREG_NO_LOCK:-}" ] && echo nolock; cat; } | sha256sum | cut -d' ' -f1
 }
 FP="$(fingerprint)"

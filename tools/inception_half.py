@@ -36,9 +36,7 @@ def frames(config: str, split: str, num: int) -> torch.Tensor:
 def compare(path: str, config: str, num: int) -> dict:
     """FID and KID of the config's train frames against its val frames in the features of
     the full file and of the float16 copy at ``path``."""
-    from mmagic.evaluation.metrics import FrechetInceptionDistance
-
-    from vidreg_mm.evaluation import kernel_inception_distance
+    from vidreg_mm.evaluation import FrameFID, kernel_inception_distance
     images = {s: frames(config, s, num) for s in ('train', 'val')}
     out = dict(config=config, frames_per_split=num)
     feats = {}
@@ -47,10 +45,10 @@ def compare(path: str, config: str, num: int) -> dict:
             f = {s: torch.cat([net(x[i:i + 50]) for i in range(0, len(x), 50)]).double().numpy()
                  for s, x in images.items()}
         feats[name] = f
-        fid = FrechetInceptionDistance._calc_fid(
+        fid = FrameFID._calc_fid(
             f['train'].mean(0), np.cov(f['train'], rowvar=False), f['val'].mean(0),
             np.cov(f['val'], rowvar=False))
-        out[name] = dict(fid=float(fid[0] if isinstance(fid, tuple) else fid),
+        out[name] = dict(fid=fid[0],
                          kid=float(kernel_inception_distance(f['val'], f['train'])['kid']))
     diff = np.abs(feats['full']['train'] - feats['float16']['train'])
     out['feature_max_abs_difference'] = float(diff.max())

@@ -116,6 +116,25 @@ class FrameFID(FrechetInceptionDistance):
                          None, None, False, sample_model, collect_device, prefix,
                          sample_kwargs)
 
+    @staticmethod
+    def _calc_fid(sample_mean, sample_cov, real_mean, real_cov, eps: float = 1e-6):
+        """(FID, mean term, trace term): MMagic's formula, with the matrix square root taken
+        without the ``disp`` argument that MMagic passes and SciPy 1.18 no longer accepts (an
+        environment of numpy 2, tools/offline_wheels.py); the same result on older SciPy."""
+        from scipy import linalg
+        cov_sqrt = linalg.sqrtm(sample_cov @ real_cov)
+        if not np.isfinite(cov_sqrt).all():  # singular product: offset both, as MMagic does
+            offset = np.eye(sample_cov.shape[0]) * eps
+            cov_sqrt = linalg.sqrtm((sample_cov + offset) @ (real_cov + offset))
+        if np.iscomplexobj(cov_sqrt):
+            if not np.allclose(np.diagonal(cov_sqrt).imag, 0, atol=1e-3):
+                raise ValueError(f'Imaginary component {np.max(np.abs(cov_sqrt.imag))}')
+            cov_sqrt = cov_sqrt.real
+        diff = sample_mean - real_mean
+        mean_norm = float(diff @ diff)
+        trace = float(np.trace(sample_cov) + np.trace(real_cov) - 2 * np.trace(cov_sqrt))
+        return mean_norm + trace, mean_norm, trace
+
     # -- the feature extractor --------------------------------------------------------------------
     def _load_inception(self, inception_style, inception_path):
         if self.feature_extractor_cfg is not None:
