@@ -232,10 +232,10 @@ def main(argv=None):
     if osp.isdir(args.out):
         shutil.rmtree(args.out)
     os.makedirs(args.out)
-    mmcv = shutil.copy(build_mmcv(args.build_python, target, args.cache, args.cuda), args.out)
+    shutil.copy(build_mmcv(args.build_python, target, args.cache, args.cuda), args.out)
     kit = shipped(target)
     download(list(kit), target, args.out)
-    project = project_wheel(args.out)
+    project_wheel(args.out)
     reasons = dict({normalize(k): v for k, v in kit.items()},
                    mmcv='built here against the target\'s torch')
     reasons['vidreg-mm'] = 'this project (for an install without a checkout)'
@@ -253,7 +253,6 @@ def main(argv=None):
     with open(osp.join(args.out, 'MANIFEST.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
-    del mmcv, project
     if total > args.max_mib:
         raise SystemExit(f'error: {args.out} holds {total:.1f} MiB, over --max-mib '
                          f'{args.max_mib}')
