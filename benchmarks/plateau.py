@@ -11,7 +11,8 @@ The learning rate is constant after the warm-up, so the first B steps of the run
 of budget B: for every budget B that holds at least three evaluations the report gives the
 relative change of FID-train over B's last third (from the evaluation nearest 2B/3 to B; the
 criterion: below ``--tolerance``), and the minutes a run of budget B with ``--points``
-evaluations takes (the run's seconds per step and per evaluation, measured). Writes
+evaluations takes (the median logged seconds per step, and the median seconds of the run's
+evaluations, from its logs: see :func:`benchmarks.runs.evaluation_seconds`). Writes
 ``--out`` (default benchmarks/results/plateau_<name>.json) and a figure of the sample grids
 at four budgets next to real val frames (``..._samples.png``).
 """
@@ -23,7 +24,8 @@ import statistics
 import sys
 
 from .figures import grids_figure
-from .runs import FID_METRICS, ROOT, budget_options, curves, machine, train, write_report
+from .runs import (FID_METRICS, ROOT, budget_options, curves, evaluation_seconds, machine, train,
+                   write_report)
 
 
 def parse_args(argv=None):
@@ -99,8 +101,10 @@ def main(argv=None):
     fid = found[FID_METRICS[0]]
     changes = last_third_changes(fid, args.eval_interval)
     step_s = seconds_per_step(work_dir)
-    evals = len(fid)
-    eval_s = max(0.0, (seconds - step_s * args.iters) / evals) if seconds else None
+    eval_times = evaluation_seconds(work_dir)
+    # the first evaluation of a run may compute the real frames' features, which are cached
+    # for every later run of the data: a run's evaluations cost the median
+    eval_s = statistics.median(eval_times.values()) if eval_times else None
     budgets = {
         str(b): dict(c, plateau=abs(c['relative_change']) < args.tolerance,
                      estimated_minutes=(round((step_s * b + eval_s * args.points) / 60, 1)
@@ -115,6 +119,7 @@ def main(argv=None):
         budgets=budgets, first_plateau_budget=min(reached) if reached else None,
         seconds_per_step=round(step_s, 3),
         seconds_per_evaluation=round(eval_s, 1) if eval_s is not None else None,
+        evaluation_seconds={str(k): round(v, 1) for k, v in eval_times.items()},
         train_minutes=round(seconds / 60, 1),
         sample_grids={str(k): osp.join(work_dir, 'samples', f'iter_{k}.png') for k in fid},
         curves={m: {str(k): v for k, v in c.items()} for m, c in found.items()},

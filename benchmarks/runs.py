@@ -13,6 +13,7 @@ import json
 import os
 import os.path as osp
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -59,29 +60,80 @@ def finished(work_dir: str, iters: int) -> bool:
         return False
 
 
-def train(config: str, work_dir: str, options: List[str], iters: int) -> float:
-    """Train (or resume) one run unless it is complete; the seconds its training took (kept
-    in ``<work_dir>/benchmark_seconds.txt``, so a complete run reports them again)."""
+def train(config: str, work_dir: str, options: List[str], iters: int,
+          poll_seconds: float = 30.0) -> float:
+    """Train (or resume) one run unless it is complete; the seconds spent training it, over
+    every invocation. They are kept in ``<work_dir>/benchmark_seconds.txt``, rewritten every
+    ``poll_seconds`` while the training runs, so an invocation that is killed still counts
+    (to within ``poll_seconds``) and a complete run reports them again. Steps repeated after
+    an interruption (from the last checkpoint on) are counted again: it is the wall time the
+    run cost, not that of an uninterrupted one (:func:`evaluation_seconds` and the logged
+    step times give that)."""
     record = osp.join(work_dir, 'benchmark_seconds.txt')
+    earlier = float(open(record).read()) if osp.isfile(record) else 0.0
     if finished(work_dir, iters):
         print(f'  {work_dir}: complete, not repeated', flush=True)
-        return float(open(record).read()) if osp.isfile(record) else 0.0
+        return earlier
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
            '--cfg-options', *options]
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         cmd.insert(3, '--resume')
+
+    def keep(seconds: float) -> None:
+        tmp = record + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(f'{seconds:.1f}\n')
+        os.replace(tmp, record)
+
     start = time.perf_counter()
     with open(osp.join(work_dir, 'train_stdout.log'), 'a') as log:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=poll_seconds)
+                    break
+                except subprocess.TimeoutExpired:
+                    keep(earlier + time.perf_counter() - start)
+        finally:
+            if proc.poll() is None:  # this process is being stopped: stop the training too
+                proc.terminate()
+                proc.wait()
+            keep(earlier + time.perf_counter() - start)
     if proc.returncode != 0:
         raise RuntimeError(f'training failed ({proc.returncode}): see '
                            f"{osp.join(work_dir, 'train_stdout.log')}\n{' '.join(cmd)}")
-    seconds = time.perf_counter() - start
-    with open(record, 'w') as f:
-        f.write(f'{seconds:.1f}\n')
+    seconds = earlier + time.perf_counter() - start
     print(f'  {work_dir}: {seconds / 60:.1f} min', flush=True)
     return seconds
+
+
+_LOG_TIME = re.compile(r'^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) - mmengine - INFO - (.*)')
+_TRAIN_ITER = re.compile(r'Iter\(train\) \[\s*(\d+)/')
+
+
+def evaluation_seconds(work_dir: str, metric: str = FID_METRICS[0]) -> Dict[int, float]:
+    """The wall seconds of each evaluation of the run, from its MMEngine logs: from the log
+    line of the evaluated iteration to the line with ``metric`` (checkpoint saving and the
+    sample grid included), by the iteration evaluated. An evaluation that was interrupted
+    has no metric line and no entry."""
+    found = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))):
+        last = None  # (iteration, time) of the last training log line
+        with open(path) as f:
+            for line in f:
+                m = _LOG_TIME.match(line)
+                if not m:
+                    continue
+                when = time.mktime(time.strptime(m.group(1), '%Y/%m/%d %H:%M:%S'))
+                it = _TRAIN_ITER.search(m.group(2))
+                if it:
+                    last = (int(it.group(1)), when)
+                elif 'Iter(val)' in m.group(2) and f'{metric}:' in m.group(2) and last:
+                    found[last[0]] = when - last[1]
+                    last = None
+    return dict(sorted(found.items()))
 
 
 #: the pose regressor's metrics (benchmarks.pose_diversity.pose_evaluator), where a run has

@@ -77,6 +77,49 @@ def test_plateau_changes_over_the_last_third_of_every_budget():
         == -0.5
 
 
+def test_evaluation_seconds_are_read_from_the_logs_of_every_invocation(tmp_path):
+    line = '2026/12/03 {} - mmengine - INFO - {}\n'
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'a' / 'a.log').write_text(''.join([
+        line.format('10:00:00', 'Iter(train) [ 450/1000]  lr: 1e-3  time: 0.5'),
+        line.format('10:00:25', 'Iter(train) [ 500/1000]  lr: 1e-3  time: 0.5'),
+        line.format('10:00:30', 'Saving checkpoint at 500 iterations'),
+        line.format('10:16:25', 'Iter(val) [8/8]    FID-train/fid: 363.7  FID-val/fid: 364.6'),
+        line.format('10:16:50', 'Iter(train) [ 550/1000]  lr: 1e-3  time: 0.5'),
+        line.format('10:17:15', 'Iter(train) [ 600/1000]  lr: 1e-3  time: 0.5'),
+        # killed during the evaluation at 600: no metric line, no entry
+    ]))
+    (tmp_path / 'b').mkdir()  # the resumed invocation
+    (tmp_path / 'b' / 'b.log').write_text(''.join([
+        line.format('11:00:00', 'Iter(train) [1000/1000]  lr: 1e-3  time: 0.5'),
+        line.format('11:02:21', 'Iter(val) [8/8]    FID-train/fid: 200.0'),
+    ]))
+    assert runs.evaluation_seconds(str(tmp_path)) == {500: 960.0, 1000: 141.0}
+
+
+def test_training_seconds_count_every_invocation_a_failed_one_too(tmp_path, monkeypatch):
+    # a stand-in for tools/train.py: sleeps, then fails on its first call and succeeds after
+    tools = tmp_path / 'root' / 'tools'
+    tools.mkdir(parents=True)
+    (tools / 'train.py').write_text(
+        'import os, sys, time\n'
+        'time.sleep(0.3)\n'
+        f"flag = {str(tmp_path / 'ran')!r}\n"
+        'if not os.path.exists(flag):\n'
+        '    open(flag, "w").close()\n'
+        '    sys.exit(3)\n')
+    monkeypatch.setattr(runs, 'ROOT', str(tmp_path / 'root'))
+    work = str(tmp_path / 'work')
+    with pytest.raises(RuntimeError, match='training failed'):
+        runs.train('cfg.py', work, [], 10, poll_seconds=0.1)
+    first = float(open(osp.join(work, 'benchmark_seconds.txt')).read())
+    assert first >= 0.3
+    total = runs.train('cfg.py', work, [], 10, poll_seconds=0.1)
+    assert total >= first + 0.3
+    assert float(open(osp.join(work, 'benchmark_seconds.txt')).read()) == pytest.approx(
+        total, abs=0.05)
+
+
 def test_pose_metrics_join_both_evaluators_of_a_derived_config(tmp_path):
     from .test_pose_regressor import _regressor
     _regressor(tmp_path / 'reg.pth')

@@ -88,7 +88,10 @@ EOF
     log "installing the wheels of $OFFLINE (no network)"
     # --no-deps: the folder is the complete set beside what the environment has (MANIFEST.txt)
     "${PIP[@]}" install -q --no-index --no-deps --no-compile $(ls "$OFFLINE"/*.whl | grep -v '/vidreg_mm-')
-    "${PIP[@]}" install -q --no-index --no-deps --no-build-isolation -e "$ROOT"
+    # --use-pep517: the environment's own setuptools builds the editable install (PEP 660);
+    # the legacy `setup.py develop` of setuptools >= 80 calls pip again with build
+    # isolation, which fetches setuptools from an index that is not there
+    "${PIP[@]}" install -q --no-index --no-deps --no-build-isolation --use-pep517 -e "$ROOT"
     # what the folder left out on purpose (video decoders, the FID Inception): make check
     # reports those checks as skipped, not failed (vidreg_mm.env_check)
     if [ -f "$OFFLINE/MANIFEST.txt" ]; then cp "$OFFLINE/MANIFEST.txt" "$VENV/vidreg-offline-manifest.txt"; fi

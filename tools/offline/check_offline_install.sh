@@ -29,11 +29,14 @@ TORCH_V="$(sed -n 's/^torch \([^ #]*\).*/\1/p' "$TARGET_FILE")"
 if ! "$WORK/target/bin/python" -c 'import torch' 2>/dev/null; then
     log "creating $WORK/target: Python 3.12, torch $TORCH_V, numpy 2"
     "$PY312" -m venv "$WORK/target"
-    "$WORK/target/bin/pip" install -q "torch==$TORCH_V" 'numpy>=2,<3'
+    # torchvision: the release made for that torch (pip picks it under the torch pin)
+    "$WORK/target/bin/pip" install -q "torch==$TORCH_V" torchvision 'numpy>=2,<3'
 fi
+# what was installed first stays as it is while the rest of the target is added
 PINS="$WORK/pins.txt"
-"$WORK/target/bin/python" -c 'import torch, numpy; print(f"torch=={torch.__version__}\nnumpy=={numpy.__version__}")' > "$PINS"
-HAS="$(sed -n 's/^has //p' "$TARGET_FILE" | tr '\n' ' ')"
+"$WORK/target/bin/pip" freeze --all | grep -iE '^(torch|torchvision|numpy)==' > "$PINS"
+HAS="$(sed -n 's/^has //p' "$TARGET_FILE" | tr ' ' '\n' \
+       | grep -vxE 'torch|torchvision|numpy|' | tr '\n' ' ')"
 # --- 2. the wheel folder (mmcv is built in the target environment: its Python, its torch) ----
 python_of_root="$ROOT/.venv/bin/python"
 [ -x "$python_of_root" ] || python_of_root=python3
