@@ -183,11 +183,15 @@ def test_importing_the_package_is_quiet_about_diffusers_and_leaves_the_warning_f
     assert '_register_pytree_node' not in proc.stderr
 
 
-def test_every_recipe_and_benchmark_variant_config_loads_and_builds_its_model():
+def test_every_recipe_and_benchmark_variant_config_loads_and_builds_its_model(tmp_path):
     """The configs users run (configs/) and the variants the measurements ran
     (benchmarks/configs/, inheriting recipes by relative path) load, and their models and
-    losses build with the options they state."""
+    losses build with the options they state (a fine-tuning config from weights of its own
+    network, saved here)."""
     import glob
+    import os.path as osp
+
+    from vidreg_mm.models.finetune import network_of
 
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -204,5 +208,11 @@ def test_every_recipe_and_benchmark_variant_config_loads_and_builds_its_model():
                    for k, v in stated.items()), path
         if 'benchmarks/configs' in path:  # a variant changes the recipe it names
             assert stated or cfg.train_dataloader.dataset.get('num_frames'), path
-        if 'autoencoder' not in cfg.model:  # latent models need their autoencoder folder
-            MODELS.build(cfg.model)
+        if 'autoencoder' in cfg.model:  # latent models need their autoencoder folder
+            continue
+        if 'pretrained' in cfg.model:  # fine-tuning: weights of the config's own network
+            plain = {k: v for k, v in cfg.model.items() if k not in ('pretrained', 'lora')}
+            folder = f'{tmp_path}/{osp.basename(path)}'
+            network_of(MODELS.build(plain).unet).save_pretrained(folder)
+            cfg.model.pretrained.path = folder
+        MODELS.build(cfg.model)

@@ -89,7 +89,8 @@ def diffusers_pipeline(model):
     latent pipeline, ``LDMPipeline``, with the autoencoder (under its name ``vqvae``: the
     pipeline only calls ``decode`` and reads ``config.scaling_factor``, which AutoencoderKL
     has) and a ``DDIMScheduler`` of the training schedule (the pipeline steps without a
-    generator, so DDIM, deterministic, is the sampler it reproduces). Raises
+    generator, so DDIM, deterministic, is the sampler it reproduces). A LoRA model is
+    exported with its adapters merged into the weights. Raises
     :class:`ExportError` for what the pipelines cannot hold."""
     from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, LDMPipeline, UNet2DModel
     if not isinstance(model.scheduler, DDPMScheduler):
@@ -98,7 +99,15 @@ def diffusers_pipeline(model):
             'are written with a DDPMScheduler, so only DDPM-objective models export (for '
             'flow matching, diffusers 0.24, the version MMagic 1.2 runs with, has no '
             'flow-matching scheduler for its unconditional pipelines)')
-    inner = getattr(model.unet, 'model', model.unet)  # MMagic's wrapper holds the diffusers model
+    from .models.finetune import merged_network
+    # the diffusers model in MMagic's wrapper; LoRA adapters merged into a copy of it, so
+    # that the pipeline loads without peft
+    inner = merged_network(model.unet)
+    if getattr(model, 'conditioning', None) is not None:
+        raise ExportError(
+            f'model.unet is a conditional {type(inner).__name__} (model.conditioning): '
+            "diffusers' unconditional pipelines (DDPM, DDIM, LDM) give their UNet no "
+            'encoder_hidden_states. Sample it with tools/generate.py')
     if not isinstance(inner, UNet2DModel):
         raise ExportError(
             f'model.unet is {type(model.unet).__name__}, which diffusers cannot load: '

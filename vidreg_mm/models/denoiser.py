@@ -21,7 +21,15 @@ def network_output(out) -> Tensor:
 def refuse_inert_denoiser_keys(unet: dict) -> None:
     """MMagic's DenoisingUnet stores ``num_timesteps`` and ``output_cfg.mean`` but its forward
     reads neither: the schedule and what the network predicts belong to
-    ``model.diffusion_scheduler`` alone, so a config that sets them is refused."""
+    ``model.diffusion_scheduler`` alone, so a config that sets them is refused. Likewise
+    ``from_pretrained`` of MMagic's diffusers wrapper, which loads what fits and initialises
+    the rest at random: the denoiser's starting weights belong to ``model.pretrained``,
+    which checks them key by key."""
+    if unet.get('from_pretrained') is not None:
+        raise ValueError(
+            "model.unet.from_pretrained loads a folder's weights without checking them: take "
+            'the architecture with model.unet.from_config=FOLDER and the weights with '
+            'model.pretrained=dict(path=FOLDER), which refuses weights that do not fit')
     if unet.get('type') != 'DenoisingUnet':
         return
     for key, set_here, owner in (

@@ -10,6 +10,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from ..registry import mmagic_scope
+from . import finetune
 from .denoiser import network_output, refuse_inert_denoiser_keys
 from .latent import LatentSpace
 from .objectives import build_objective, build_scheduler
@@ -66,6 +67,16 @@ class TemporalDiffusionModel(BaseModel):
             (see :func:`~vidreg_mm.models.latent.build_autoencoder`). None: pixel space.
         latent_cache_dir (str, optional): with ``autoencoder``, cache the posterior of each
             training frame there (:class:`~vidreg_mm.models.latent.LatentCache`).
+        pretrained (dict, optional): the denoiser's starting weights: ``dict(path=...)``, a
+            local diffusers folder, safetensors file or checkpoint, checked key by key.
+        freeze (list, optional): patterns of the denoiser's parameters that do not train.
+        lora (dict, optional): LoRA adapters (peft) on the pretrained denoiser:
+            ``dict(rank=4, alpha=None, target_modules=None, dropout=0.0)``; only they train.
+        gradient_checkpointing (bool): recompute the denoiser's activations in backward.
+        attention (str, optional): ``'sdpa'`` or ``'math'`` for a diffusers denoiser.
+        conditioning (dict, optional): the ``encoder_hidden_states`` of a conditional
+            denoiser: ``dict(file=PATH)`` or ``dict(learned_tokens=N)``.
+            These six keys: :mod:`vidreg_mm.models.finetune` and docs/training.md.
     """
 
     def __init__(self,
@@ -82,6 +93,12 @@ class TemporalDiffusionModel(BaseModel):
                  image_size: Optional[int] = None,
                  autoencoder: Optional[dict] = None,
                  latent_cache_dir: Optional[str] = None,
+                 pretrained: Optional[dict] = None,
+                 freeze: Optional[list] = None,
+                 lora: Optional[dict] = None,
+                 gradient_checkpointing: bool = False,
+                 attention: Optional[str] = None,
+                 conditioning: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         with mmagic_scope():  # BaseModel builds the preprocessor from the default scope
             super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -95,6 +112,8 @@ class TemporalDiffusionModel(BaseModel):
                              f'{type(self.scheduler).__name__}, got {sampler!r}')
         refuse_inert_denoiser_keys(unet)
         self.unet = MODELS.build(unet)
+        self._prepare_denoiser(pretrained, freeze, lora, gradient_checkpointing, attention)
+        self.conditioning = finetune.build_conditioning(self.unet, conditioning)
         self.loss = MODELS.build(loss)
         if hasattr(self.loss, 'check'):
             self.loss.check(self.objective)
@@ -139,6 +158,31 @@ class TemporalDiffusionModel(BaseModel):
                 'distorts every sample')
 
     # -- the network --------------------------------------------------------------------------
+    def _prepare_denoiser(self, pretrained, freeze, lora, gradient_checkpointing,
+                          attention) -> None:
+        """Starting weights, what trains, memory savers (:mod:`.finetune`)."""
+        self.pretrained_from = None
+        if pretrained is not None:
+            self.pretrained_from = finetune.load_pretrained(self.unet, pretrained,
+                                                            self.objective.signature())
+        if freeze:
+            if lora is not None:
+                raise ValueError('model.freeze and model.lora are both set: LoRA trains its '
+                                 'adapters only, the denoiser is frozen already')
+            finetune.freeze(self.unet, freeze)
+        if lora is not None:
+            if pretrained is None:
+                raise ValueError('model.lora adapts pretrained weights: set '
+                                 'model.pretrained=dict(path=...)')
+            from .latent import weights_fingerprint
+            self.lora_base = finetune.BaseFingerprint(
+                weights_fingerprint(finetune.network_of(self.unet)), self.pretrained_from)
+            finetune.add_lora(self.unet, lora)
+        if gradient_checkpointing:
+            finetune.enable_gradient_checkpointing(self.unet)
+        if attention is not None:
+            finetune.set_attention(self.unet, attention)
+
     def _denoiser_setting(self, *names):
         """The first of ``names`` that the denoiser's config (diffusers models) or, without
         one, its attributes (MMagic's) give."""
@@ -160,7 +204,12 @@ class TemporalDiffusionModel(BaseModel):
         """The network's prediction for noisy frames ``x_t`` (``... x C x H x W``) at
         timesteps ``t`` (``...``): the leading axes are flattened for one network forward."""
         frames = x_t.reshape(-1, *x_t.shape[-3:])
-        pred = network_output(self.unet(frames, t.reshape(-1)))
+        if self.conditioning is not None:
+            pred = network_output(self.unet(frames, t.reshape(-1),
+                                            encoder_hidden_states=self.conditioning(
+                                                len(frames)).to(frames.dtype)))
+        else:
+            pred = network_output(self.unet(frames, t.reshape(-1)))
         if pred.shape != frames.shape:
             raise ValueError(f'the denoiser returned {tuple(pred.shape)} for input '
                              f'{tuple(frames.shape)}; it must predict one value per input '

@@ -1,0 +1,6 @@
+# Baseline of synthetic_hands_finetune_lora_temporal_cpu.py: the same adapters, start and rate,
+# independent single frames, lambda = 0, at equal frames per step.
+_base_ = ['./synthetic_hands_finetune_lora_temporal_cpu.py']
+
+train_dataloader = dict(batch_size=32, dataset=dict(pair_mode=False))
+model = dict(loss=dict(lambda_reg=0.0))
