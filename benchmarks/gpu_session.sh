@@ -23,8 +23,10 @@
 # missing and the rest runs.
 #
 # Environment: WHEELS (the wheel folder), PYTHON (the interpreter that has torch, default
-# python3), SKIP_INSTALL=1 (use the environment at VIDREG_VENV / .venv as it is), TINY=1
-# (every part at the size of a CPU check, budgets x 4: tests/test_gpu_kit.py).
+# python3), SKIP_INSTALL=1 (use the environment at VIDREG_VENV / .venv as it is), PARTS (the
+# parts to run, by name, e.g. PARTS="install check step"; default all: a session whose files
+# do not fit one call runs in two, docs/results.md), TINY=1 (every part at the size of a CPU
+# check, budgets x 4: tests/test_gpu_kit.py).
 set -uo pipefail
 OUT="${1:?usage: benchmarks/gpu_session.sh OUT}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,39 +37,50 @@ export PYTHONUNBUFFERED=1
 export VIDREG_VENV="${VIDREG_VENV:-$ROOT/.venv}"
 PY="$VIDREG_VENV/bin/python"
 LOG="$OUT/session.log"
-PARTS="$OUT/parts.tsv"
+TSV="$OUT/parts.tsv"
 TINY="${TINY:-}"
 SCALE=1
 [ -n "$TINY" ] && SCALE=4
 WORK="$ROOT/work_dirs/gpu_session"
-printf 'part\tbudget_s\tseconds\texit_status\n' > "$PARTS"
+printf 'part\tbudget_s\tseconds\texit_status\n' > "$TSV"
 : > "$LOG"
 
-# part NAME BUDGET COMMAND...: run COMMAND under BUDGET seconds (x SCALE), log it, record it
+PARTS="${PARTS:-install check step eval converge}"
+for name in $PARTS; do
+    case $name in install|check|step|eval|converge) ;;
+        *) echo "PARTS: unknown part '$name' (install check step eval converge)" >&2; exit 2;;
+    esac
+done
+[ -n "${SKIP_INSTALL:-}" ] && PARTS="${PARTS//install/}"
+wanted() { [[ " $PARTS " == *" $1 "* ]]; }
+
+# part NAME BUDGET COMMAND...: run COMMAND under BUDGET seconds (x SCALE), log it, record it;
+# a part that PARTS does not name is skipped
 part() {
     local name=$1 budget=$(($2 * SCALE)) t0=$SECONDS rc
     shift 2
+    wanted "$name" || { echo "== $name: not in PARTS, skipped" | tee -a "$LOG"; return 0; }
     echo "== $name (budget ${budget} s): $*" | tee -a "$LOG"
     timeout --kill-after=5 "$budget" "$@" >> "$LOG" 2>&1
     rc=$?
-    printf '%s\t%s\t%s\t%s\n' "$name" "$budget" "$((SECONDS - t0))" "$rc" >> "$PARTS"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$budget" "$((SECONDS - t0))" "$rc" >> "$TSV"
     echo "== $name: exit $rc after $((SECONDS - t0)) s$([ $rc = 124 ] && echo ' (over budget: stopped)')" \
         | tee -a "$LOG"
 }
 
 T0=$SECONDS
-if [ -z "${SKIP_INSTALL:-}" ]; then
-    part install 90 env VIDREG_OFFLINE_WHEELS="${WHEELS:-$ROOT/.wheels}" \
-        VIDREG_PYTHON="${PYTHON:-python3}" tools/bootstrap.sh
-fi
+part install 90 env VIDREG_OFFLINE_WHEELS="${WHEELS:-$ROOT/.wheels}" \
+    VIDREG_PYTHON="${PYTHON:-python3}" tools/bootstrap.sh
 part check 30 "$PY" -m vidreg_mm.env_check
 if [ -n "$TINY" ]; then
     part step 150 "$PY" -m benchmarks.gpu_step --tiny --warmup 1 --rounds 2 \
         --settings fp32 fp32_channels_last --loader-batches 2 --out "$OUT/gpu_step.json"
     part eval 45 "$PY" -m benchmarks.gpu_eval --tiny --out "$OUT/gpu_eval.json"
-    rm -rf "$WORK/tiny_data"
-    "$PY" tools/data/make_synthetic_hands.py "$WORK/tiny_data" --preset articulation \
-        --num-sequences 4 --clip-length 8 --size 32 --val-fraction 0.25 >> "$LOG" 2>&1
+    if wanted converge; then
+        rm -rf "$WORK/tiny_data"
+        "$PY" tools/data/make_synthetic_hands.py "$WORK/tiny_data" --preset articulation \
+            --num-sequences 4 --clip-length 8 --size 32 --val-fraction 0.25 >> "$LOG" 2>&1
+    fi
     CONVERGE=(--baseline-config configs/synthetic_hands_articulation_baseline_cpu.py
               --temporal-config configs/synthetic_hands_articulation_temporal_cpu.py
               --data-root "$WORK/tiny_data" --iters 4 --eval-interval 1 --fake-nums 8
@@ -79,8 +92,8 @@ else
               --temporal-config configs/synthetic_hands_articulation_temporal_gpu.py
               --iters 1200 --eval-interval 300 --fake-nums 1000 --sample-steps 25)
 fi
-rm -rf "$WORK/convergence"
+if wanted converge; then rm -rf "$WORK/convergence"; fi
 part converge 150 "$PY" -m benchmarks.convergence "${CONVERGE[@]}" --seeds 0 --parallel \
     --grad-var-iters --work-dir "$WORK/convergence" --out "$OUT/gpu_convergence.json"
 echo "== session: $((SECONDS - T0)) s in all; parts:" | tee -a "$LOG"
-column -t "$PARTS" | tee -a "$LOG"
+column -t "$TSV" | tee -a "$LOG"

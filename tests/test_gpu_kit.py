@@ -123,3 +123,25 @@ def test_gpu_session_script_at_cpu_size_writes_every_part(tmp_path):
         assert (out / name).is_file(), name
     curves = json.load(open(out / 'gpu_convergence.json'))['curves']
     assert len(curves['baseline']['0']['FID-train/fid']) == 4  # 4 evaluations
+
+
+def test_gpu_session_runs_the_parts_it_is_given_and_refuses_others(tmp_path):
+    """A session whose files do not fit one call runs in two (docs/results.md): PARTS names
+    the parts of each."""
+    out = tmp_path / 'out'
+    proc = subprocess.run(['benchmarks/gpu_session.sh', str(out)], cwd=ROOT,
+                          env=dict(os.environ, TINY='1', SKIP_INSTALL='1',
+                                   PARTS='install check'),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    parts = [line.split('\t') for line in (out / 'parts.tsv').read_text().splitlines()[1:]]
+    assert [(p[0], p[3]) for p in parts] == [('check', '0')]  # SKIP_INSTALL drops install
+    log = (out / 'session.log').read_text()
+    for name in ('install', 'step', 'eval', 'converge'):
+        assert f'== {name}: not in PARTS, skipped' in log
+    assert not (out / 'gpu_step.json').exists()
+    bogus = subprocess.run(['benchmarks/gpu_session.sh', str(tmp_path / 'b')], cwd=ROOT,
+                           env=dict(os.environ, PARTS='check stpe'), capture_output=True,
+                           text=True, timeout=60)
+    assert bogus.returncode == 2
+    assert "PARTS: unknown part 'stpe' (install check step eval converge)" in bogus.stderr
