@@ -191,10 +191,10 @@ def test_every_recipe_and_benchmark_variant_config_loads_and_builds_its_model(tm
     import glob
     import os.path as osp
 
-    from vidreg_mm.models.finetune import network_of
-
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    from vidreg_mm.models.finetune import network_of
     root = __file__.rsplit('/tests/', 1)[0]
     paths = sorted(glob.glob(f'{root}/configs/*.py') + glob.glob(f'{root}/benchmarks/configs/*.py'))
     assert len(paths) >= 19

@@ -134,6 +134,28 @@ def test_the_articulation_preset_keeps_the_fingers_and_fixes_the_rest(tmp_path):
     assert os.listdir(tmp_path / 'cli' / 'rgb' / '0001') == ['cam0']
 
 
+def test_the_articulation_view_is_set_by_its_keys_and_only_for_that_preset():
+    """camera_pitch, hand_scale and hand_center_y set the articulation preset's fixed view:
+    the frames change, the joint angles do not; None is the preset's view."""
+    from vidreg_mm.datasets import synthetic_hands_poses
+    from vidreg_mm.datasets.synthetic_hands import (ARTICULATION_VIEW, _draw_sequences,
+                                                    _resolve_config, render_frame)
+    kw = dict(num_sequences=2, clip_length=4, size=32, num_cameras=1, preset='articulation')
+
+    def frame(**view):
+        seqs, _ = _draw_sequences(_resolve_config(**kw, **view))
+        return render_frame(seqs[0], 2, 0, 32).astype(int)
+
+    assert np.array_equal(frame(), frame(**ARTICULATION_VIEW))
+    for key, value in (('camera_pitch', 0.4), ('hand_scale', 0.5), ('hand_center_y', 0.62)):
+        assert np.abs(frame(**{key: value}) - frame()).max() > 50, key
+        assert np.array_equal(synthetic_hands_poses(**kw, **{key: value}),
+                              synthetic_hands_poses(**kw)), key
+    with pytest.raises(ValueError, match="camera_pitch set the 'articulation' preset's fixed "
+                       "view; preset is 'varied'"):
+        _resolve_config(camera_pitch=0.4)
+
+
 def test_the_articulation_dataset_config_holds_64_train_and_16_val_hands():
     from mmengine.config import Config
 

@@ -100,6 +100,7 @@ def diffusers_pipeline(model):
             'flow matching, diffusers 0.24, the version MMagic 1.2 runs with, has no '
             'flow-matching scheduler for its unconditional pipelines)')
     from .models.finetune import merged_network
+
     # the diffusers model in MMagic's wrapper; LoRA adapters merged into a copy of it, so
     # that the pipeline loads without peft
     inner = merged_network(model.unet)

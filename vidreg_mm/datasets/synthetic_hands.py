@@ -26,7 +26,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -48,6 +48,8 @@ PRESETS = ('varied', 'articulation')
 #: what the 'articulation' preset holds fixed (BGR colours)
 ARTICULATION_SKIN = (SKIN_LIGHT + SKIN_DARK) / 2
 ARTICULATION_BACKGROUND = np.array([62., 62., 62.])
+#: the 'articulation' preset's view: camera pitch, hand scale, hand centre's height
+ARTICULATION_VIEW = dict(camera_pitch=-0.2, hand_scale=0.40, hand_center_y=0.70)
 PALM_OUTLINE = np.array([[-0.5, -0.55], [0.45, -0.55], [0.55, 0.45], [0.25, 0.65],
                          [-0.45, 0.6], [-0.62, 0.1]])
 
@@ -63,6 +65,12 @@ class SyntheticHandsConfig:
     jpeg_quality: int = 95
     supersample: int = 2  # render at size * supersample, then downsample (anti-aliasing)
     preset: str = 'varied'  # or 'articulation' (module docstring)
+    # the 'articulation' preset's fixed view (None: its defaults, ARTICULATION_VIEW): the
+    # camera's pitch (rad; positive looks down the fingers onto the palm), the hand's size
+    # and its centre's height, as fractions of the frame's side
+    camera_pitch: Optional[float] = None
+    hand_scale: Optional[float] = None
+    hand_center_y: Optional[float] = None
 
 
 def _smooth_trajectory(rng, length, dims, low, high, max_cycles=1.5):
@@ -133,8 +141,10 @@ class _Sequence:
             self.bg_top = self.bg_bottom = ARTICULATION_BACKGROUND
             self.object_id = -1  # none
             self.wrist, self.shift = self.wrist / 2, self.shift / 4
-            self.cameras = [(0.0, -0.2)]
-            self.scale, self.center = 0.40, (0.5, 0.70)
+            view = {k: ARTICULATION_VIEW[k] if getattr(cfg, k) is None else getattr(cfg, k)
+                    for k in ARTICULATION_VIEW}
+            self.cameras = [(0.0, view['camera_pitch'])]
+            self.scale, self.center = view['hand_scale'], (0.5, view['hand_center_y'])
 
 
 def render_frame(seq: _Sequence, frame: int, camera: int, size: int,
@@ -212,6 +222,10 @@ def _resolve_config(cfg: SyntheticHandsConfig = None, **overrides) -> SyntheticH
     if cfg.preset == 'articulation' and cfg.num_cameras != 1:
         raise ValueError("the 'articulation' preset has one fixed camera: num_cameras must be "
                          f'1, got {cfg.num_cameras}')
+    set_view = [k for k in ARTICULATION_VIEW if getattr(cfg, k) is not None]
+    if set_view and cfg.preset != 'articulation':
+        raise ValueError(f"{', '.join(set_view)} set the 'articulation' preset's fixed view; "
+                         f'preset is {cfg.preset!r}')
     if not 0 < cfg.val_fraction < 1:
         raise ValueError(f'val_fraction={cfg.val_fraction} leaves no train or no val sequence '
                          f'of {cfg.num_sequences}')
