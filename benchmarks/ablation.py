@@ -20,8 +20,11 @@ configured. Writes benchmarks/results/ablation.json and prints a Markdown table
 (docs/results.md). One seed per variant: read differences against the seed-to-seed spread
 that benchmarks/convergence.py reports. ``--add-variant NAME OPTION...`` adds a variant of
 the temporal recipe by its --cfg-options (e.g. the dataset's ``shot_detection=None`` on video
-data). Resumable: each variant has its own work dir (named after the variant), a complete
-one is not repeated.
+data). ``--temporal-config`` and ``--baseline-config`` name another pair of recipes (the
+options vary around the first). Resumable: each variant has its own work dir (named after
+the variant), a complete one is not repeated, and is recorded in ``--records`` (default
+``<out>_runs/``; benchmarks.records): commit it, and a later session takes the variant from
+its record.
 """
 import argparse
 import os
@@ -33,8 +36,8 @@ from mmengine.config import Config
 
 from vidreg_mm.models.losses.temporal_reg_loss import SPACES, WEIGHTS
 
-from .runs import (ROOT, budget_options, curves, evaluate_missing, feature_extractor, machine,
-                   train, write_report)
+from .records import recorded_curves, run_recorded
+from .runs import ROOT, budget_options, feature_extractor, machine, write_report
 
 TEMPORAL = 'configs/synthetic_hands_temporal_cpu.py'
 BASELINE = 'configs/synthetic_hands_baseline_cpu.py'
@@ -48,33 +51,33 @@ TABLE_METRICS = (('FID-train', 'FID-train/fid'), ('FID-val', 'FID-val/fid'),
                  ('roughness', 'Roughness/roughness'))
 
 
-def variants() -> dict:
+def variants(temporal: str = TEMPORAL, baseline: str = BASELINE) -> dict:
     """name -> (config, --cfg-options): the baseline, the temporal recipe as configured (its
     label states its current options), and each option changed alone."""
     from mmagic.registry import MODELS
 
     import vidreg_mm  # noqa: F401  registers the loss
-    cfg = Config.fromfile(osp.join(ROOT, TEMPORAL))
+    cfg = Config.fromfile(osp.join(ROOT, temporal))
     loss = MODELS.build(cfg.model.loss)  # the options in effect: the config's and defaults
     d_min, d_max = cfg.train_dataloader.dataset.offset_range
     noise = 'shared' if loss.share_noise else 'independent'
     reference = (f'recipe ({loss.space} space, w={loss.weight}, lambda={loss.lambda_reg:g}, '
                  f'd in [{d_min},{d_max}], {noise} noise)')
-    table = {BASELINE_NAME: (BASELINE, []), reference: (TEMPORAL, [])}
+    table = {BASELINE_NAME: (baseline, []), reference: (temporal, [])}
     lambdas = [0.0] + [round(f * loss.lambda_reg, 6) for f in (1 / 3, 3.0)]
     table.update({f'lambda={v:g}' + (' (pairs, no pair term)' if v == 0 else ''):
-                  (TEMPORAL, [f'model.loss.lambda_reg={v}']) for v in lambdas})
-    table.update({f'space={v}': (TEMPORAL, [f'model.loss.space={v}'])
+                  (temporal, [f'model.loss.lambda_reg={v}']) for v in lambdas})
+    table.update({f'space={v}': (temporal, [f'model.loss.space={v}'])
                   for v in SPACES if v != loss.space})
     table.update({f'weight={v}' + (' (gamma 5)' if v == 'min_snr' else ''):
-                  (TEMPORAL, [f'model.loss.weight={v}']) for v in WEIGHTS if v != loss.weight})
-    table.update({f'offsets d in [{-k},{k}]': (TEMPORAL, [
+                  (temporal, [f'model.loss.weight={v}']) for v in WEIGHTS if v != loss.weight})
+    table.update({f'offsets d in [{-k},{k}]': (temporal, [
         f'train_dataloader.dataset.offset_range=({-k},{k})']) for k in (1, ) if k != d_max})
     flip = f"{'independent' if loss.share_noise else 'shared'} noise"
-    table[flip] = (TEMPORAL, [f'model.loss.share_noise={not loss.share_noise}'])
+    table[flip] = (temporal, [f'model.loss.share_noise={not loss.share_noise}'])
     # the control of that change: the same noising without the pair term
     table[f'{flip}, lambda=0 (control)'] = (
-        TEMPORAL, [f'model.loss.share_noise={not loss.share_noise}', 'model.loss.lambda_reg=0.0'])
+        temporal, [f'model.loss.share_noise={not loss.share_noise}', 'model.loss.lambda_reg=0.0'])
     return table
 
 
@@ -126,19 +129,25 @@ def parse_args(argv=None):
                    metavar='NAME [CFG_OPTION ...]',
                    help='a further variant of the temporal recipe: its name, then the '
                         '--cfg-options that make it (repeatable; run even with --only)')
+    p.add_argument('--temporal-config', default=TEMPORAL, help='the recipe whose options vary')
+    p.add_argument('--baseline-config', default=BASELINE)
     p.add_argument('--work-dir', default='work_dirs/benchmarks/ablation')
     p.add_argument('--out', default='benchmarks/results/ablation.json')
+    p.add_argument('--records', help="where each complete variant's run is recorded, to "
+                   'commit (benchmarks.records; default: beside --out, <out>_runs/)')
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
-    chosen = {k: v for k, v in variants().items() if not args.only or k in args.only}
+    chosen = {k: v for k, v in variants(args.temporal_config, args.baseline_config).items()
+              if not args.only or k in args.only}
     for name, *options in args.add_variant:
         if name in chosen:
             raise SystemExit(f'error: --add-variant {name!r}: a variant of that name exists')
-        chosen[name] = (TEMPORAL, options)
+        chosen[name] = (args.temporal_config, options)
+    records = args.records or osp.splitext(args.out)[0] + '_runs'
     common = budget_options(args.seed, args.iters, args.eval_interval, args.fake_nums,
                             args.sample_steps, checkpoint_interval=args.eval_interval,
                             data_root=args.data_root)
@@ -146,18 +155,20 @@ def main(argv=None):
     for name, (config, options) in chosen.items():
         work_dir = osp.join(args.work_dir, f'seed{args.seed}', slug(name))
         print(f'{name}:', flush=True)
-        seconds = train(config, work_dir, common + options, args.iters)
-        evaluate_missing(config, work_dir, common + options, args.iters, args.eval_interval)
-        c = curves(work_dir)
+        record = run_recorded(config, work_dir, common + options, args.iters,
+                              args.eval_interval, osp.join(records, f'{slug(name)}.json'))
+        c = recorded_curves(record)
         rows.append(dict(name=name, config=config, cfg_options=options, work_dir=work_dir,
-                         train_seconds=round(seconds, 1),
+                         train_seconds=record['train_seconds'],
                          curves={m: {str(s): v for s, v in c[m].items()}
                                  for _, m in TABLE_METRICS},
                          final={m: c[m][max(c[m])] for m in c}))
     report = dict(command='python -m benchmarks.ablation ' + ' '.join(argv or []),
                   seed=args.seed, iters=args.iters, eval_interval=args.eval_interval,
                   fake_nums=args.fake_nums, sample_steps=args.sample_steps,
-                  feature_extractor=feature_extractor(TEMPORAL), machine=machine(),
+                  temporal_config=args.temporal_config, baseline_config=args.baseline_config,
+                  records=records, feature_extractor=feature_extractor(args.temporal_config),
+                  machine=machine(),
                   minutes=round((time.perf_counter() - start) / 60, 1), variants=rows)
     if any(r['name'] == BASELINE_NAME for r in rows) and any(
             r['name'].startswith('recipe (') for r in rows):

@@ -42,7 +42,13 @@ samples in the regressor's features (PoseFD, PoseKID) and in finger-curl space
 (PoseDiversity: precision, recall, coverage, spread), and ``pose`` in the report holds the
 same scores of real training frames, blurred ones and noise in place of samples.
 
-Gradient variance: at the seed-0 runs' checkpoints (and the shared initialisation), the
+A study longer than a session: each complete run is recorded in ``--records`` (default
+``<out>_runs/``: curves, times, settings and the last sample grid; benchmarks.records), and
+the gradient variance beside them as soon as the first seed's runs are done (their
+checkpoints do not outlive the work dir). Commit the folder; the same command in a later
+session, on a fresh checkout, takes the recorded runs from it and trains only the others.
+
+Gradient variance: at the first seed's checkpoints (and the shared initialisation), the
 variance of mini-batch gradients of the temporal objective over that of the baseline at the
 same parameters and equal frames per batch (tools/analysis/gradient_variance.py), and the
 same for the variance relative to the squared norm of the mean gradient
@@ -53,21 +59,20 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from mmengine.config import Config
 
-from vidreg_mm.convergence import speedup, speedups_along
 from vidreg_mm.engine import noise_to_signal
 from vidreg_mm.run_config import frames_per_step
 
+from .comparison import final_gap, flattened, summarize_speedups
 from .figures import plot, sample_figure
+from .records import run_recorded, sample_grid
 from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, POSE_METRICS, RECIPES, ROOT,
-                   SPEEDUP_METRICS, budget_options, curves, evaluate_missing, feature_extractor,
-                   machine, train, write_report)
+                   SPEEDUP_METRICS, budget_options, feature_extractor, machine, write_report)
 
 
 def parse_args(argv=None):
@@ -99,6 +104,10 @@ def parse_args(argv=None):
                    help='every finger curl must reach this val R^2 for the regressor to be used')
     p.add_argument('--work-dir', default='work_dirs/benchmarks/convergence')
     p.add_argument('--out', default='benchmarks/results/convergence.json')
+    p.add_argument('--records', help='where each complete run and the gradient variance are '
+                   'recorded, to commit: a later invocation takes a run from its record when '
+                   'its work dir is gone (benchmarks.records); default: beside --out, '
+                   '<out>_runs/')
     p.add_argument('--labels', nargs=2, default=list(RECIPES), metavar=('BASELINE', 'TEMPORAL'),
                    help='names of the two runs in figures and printouts (the report keys '
                    'stay baseline and temporal)')
@@ -109,75 +118,9 @@ def parse_args(argv=None):
 ROUGHNESS = ['Roughness/roughness', 'Roughness/real_roughness']
 
 
-def mean_of(values):
-    values = [v for v in values if v is not None]
-    return statistics.fmean(values) if values else None
-
-
-def all_or_none(values, reduce):
-    """``reduce`` of the values, None if any is None (a seed that never got there)."""
-    values = list(values)
-    return None if not values or any(v is None for v in values) else reduce(values)
-
-
-def summarize_speedups(curves_by_recipe: dict, seeds) -> dict:
-    """The report's speed-up keys from {recipe: {seed: {metric: {iteration: value}}}}."""
-    report = {}
-    for metric, suffix in SPEEDUP_METRICS.items():
-        per_seed, along = {}, {}
-        for seed in map(str, seeds):
-            b, t = ({int(k): v for k, v in curves_by_recipe[r][seed][metric].items()}
-                    for r in RECIPES)
-            per_seed[seed] = speedup(b, t)
-            along[seed] = speedups_along(b, t)
-        values = [per_seed[s]['speedup'] for s in per_seed]
-        report[f'speedup{suffix}'] = all_or_none(values, statistics.fmean)
-        report[f'speedup{suffix}_min'] = all_or_none(values, min)
-        report[f'speedup{suffix}_per_seed'] = dict(zip(per_seed, values))
-        report[f'speedup{suffix}_first_crossing'] = all_or_none(
-            (per_seed[s]['speedup_first_crossing'] for s in per_seed), statistics.fmean)
-        report[f'speedup{suffix}_details'] = per_seed
-        steps = sorted(set.intersection(*(set(a) for a in along.values())))
-        report[f'speedup{suffix}_at_targets'] = {
-            str(step): dict(
-                target_mean=statistics.fmean(along[s][step]['target'] for s in along),
-                per_seed={s: along[s][step]['speedup'] for s in along},
-                mean=all_or_none((along[s][step]['speedup'] for s in along), statistics.fmean),
-                min=all_or_none((along[s][step]['speedup'] for s in along), min))
-            for step in steps}
-    return report
-
-
-def final_gap(curves_by_recipe: dict, seeds, metrics) -> dict:
-    """Each metric at the last evaluation: per seed, the paired baseline - temporal
-    difference and each recipe's spread (max - min) over seeds."""
-    out = {}
-    for metric in metrics:
-        last = {r: {str(s): (lambda c: c[max(c, key=int)])(curves_by_recipe[r][str(s)][metric])
-                    for s in seeds} for r in RECIPES}
-        diff = {s: last['baseline'][s] - last['temporal'][s] for s in last['baseline']}
-        out[metric] = dict(
-            baseline=last['baseline'], temporal=last['temporal'],
-            baseline_mean=statistics.fmean(last['baseline'].values()),
-            temporal_mean=statistics.fmean(last['temporal'].values()),
-            baseline_minus_temporal=diff,
-            baseline_minus_temporal_mean=statistics.fmean(diff.values()),
-            baseline_spread=max(last['baseline'].values()) - min(last['baseline'].values()),
-            temporal_spread=max(last['temporal'].values()) - min(last['temporal'].values()))
-    return out
-
-
-def flattened(curve: dict, tolerance: float = 0.05) -> dict:
-    """Whether a curve changed by less than ``tolerance`` of its final value over the last
-    third of its iterations (compared with the evaluation nearest to two thirds)."""
-    curve = {int(k): v for k, v in curve.items()}
-    last = max(curve)
-    ref = min(curve, key=lambda k: abs(k - 2 * last / 3))
-    change = (curve[ref] - curve[last]) / abs(curve[last])
-    return dict(from_iteration=ref, relative_change=change, flattened=abs(change) < tolerance)
-
-
-def grad_variance(args, configs, runs_seed0) -> list:
+def grad_variance(args, configs, runs_seed0, folder: str) -> list:
+    """The gradient variance at ``args.grad_var_iters`` of the first seed's runs, each
+    point kept in ``folder`` (measured once: the checkpoints do not outlive the session)."""
     points = []
     tool = osp.join(ROOT, 'tools', 'analysis', 'gradient_variance.py')
     data_opts = ([f'{s}_dataloader.dataset.data_root={args.data_root}'
@@ -185,10 +128,10 @@ def grad_variance(args, configs, runs_seed0) -> list:
     for it in args.grad_var_iters:
         for recipe in (RECIPES if it else ('init', )):
             ckpt = osp.join(runs_seed0.get(recipe, ''), f'iter_{it}.pth')
-            if it and not osp.isfile(ckpt):
+            out = osp.join(folder, 'grad_variance', f'{recipe}_{it}.json')
+            if it and not osp.isfile(out) and not osp.isfile(ckpt):
                 print(f'  no {ckpt}: gradient variance at {it} skipped', flush=True)
                 continue
-            out = osp.join(args.work_dir, 'grad_variance', f'{recipe}_{it}.json')
             if not osp.isfile(out):
                 cmd = [sys.executable, tool, configs['temporal'], configs['baseline'],
                        '--num-batches', str(args.grad_var_batches), '--out', out]
@@ -252,7 +195,9 @@ def main(argv=None):
     os.chdir(ROOT)
     configs = dict(baseline=args.baseline_config, temporal=args.temporal_config)
     run_configs, pose = pose_setup(args, configs)
-    seconds, all_curves, runs_seed0 = {}, {r: {} for r in RECIPES}, {}
+    records = args.records or osp.splitext(args.out)[0] + '_runs'
+    inputs = dict(pose_regressor=args.pose_regressor) if args.pose_regressor else None
+    seconds, all_curves, grids, grad = {}, {r: {} for r in RECIPES}, {}, []
     if args.parallel and not args.data_root:
         write_data(configs['temporal'])
     for seed in args.seeds:
@@ -260,25 +205,22 @@ def main(argv=None):
                               args.sample_steps, checkpoint_interval=args.eval_interval,
                               data_root=args.data_root)
         dirs = {r: osp.join(args.work_dir, f'{r}_seed{seed}') for r in RECIPES}
+        paths = {r: osp.join(records, f'{r}_seed{seed}.json') for r in RECIPES}
         print(f"seed {seed}: {', '.join(RECIPES)}{' at once' if args.parallel else ''}",
               flush=True)
         with ThreadPoolExecutor(len(RECIPES) if args.parallel else 1) as pool:
-            done = {r: pool.submit(train, run_configs[r], dirs[r], opts, args.iters)
-                    for r in RECIPES}
-            for r in RECIPES:
-                seconds[f'{r}_seed{seed}'] = round(done[r].result(), 1)
-        for recipe in RECIPES:
-            work_dir = dirs[recipe]
-            evaluate_missing(run_configs[recipe], work_dir, opts, args.iters,
-                             args.eval_interval)
-            all_curves[recipe][str(seed)] = {
-                m: {str(k): v for k, v in c.items()} for m, c in curves(work_dir).items()}
-            if seed == args.seeds[0]:
-                runs_seed0[recipe] = work_dir
+            done = {r: pool.submit(run_recorded, run_configs[r], dirs[r], opts, args.iters,
+                                   args.eval_interval, paths[r], inputs) for r in RECIPES}
+            recorded = {r: done[r].result() for r in RECIPES}
+        for r in RECIPES:
+            seconds[f'{r}_seed{seed}'] = recorded[r]['train_seconds']
+            all_curves[r][str(seed)] = recorded[r]['curves']
+        if seed == args.seeds[0]:
+            grids = {r: sample_grid(paths[r]) for r in RECIPES}
+            print('gradient variance:', flush=True)
+            grad = grad_variance(args, configs, dirs, records)
     final_metrics = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + ROUGHNESS + (
         POSE_METRICS if pose else [])
-    print('gradient variance:', flush=True)
-    grad = grad_variance(args, configs, runs_seed0)
     report = dict(
         command='python -m benchmarks.convergence ' + ' '.join(argv or []),
         configs=configs, labels=list(args.labels),
@@ -293,12 +235,12 @@ def main(argv=None):
                                          args.plateau_tolerance) for s in args.seeds},
         **summarize_speedups(all_curves, args.seeds),
         final_gap=final_gap(all_curves, args.seeds, final_metrics),
-        pose=pose, gradient_variance=grad, curves=all_curves, machine=machine(),
+        pose=pose, gradient_variance=grad, curves=all_curves, records=records, machine=machine(),
         train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1))
     write_report(args.out, report)
     png = osp.splitext(args.out)[0] + '.png'
     plot(report, png)
-    samples = sample_figure(report, runs_seed0, osp.splitext(args.out)[0] + '_samples.png')
+    samples = sample_figure(report, grids, osp.splitext(args.out)[0] + '_samples.png')
     fmt = (lambda v: f'{v:.2f}x' if v else 'not reached in every seed')  # noqa: E731
     for metric, suffix in SPEEDUP_METRICS.items():
         gap = report['final_gap'][metric]

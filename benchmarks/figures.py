@@ -1,6 +1,5 @@
 """The convergence benchmark's figures: metric curves of both recipes and their samples beside
 real frames."""
-import os.path as osp
 import statistics
 
 from .runs import RECIPES, SPEEDUP_METRICS
@@ -82,12 +81,12 @@ def real_frame_grid(config: str, data_root=None, num: int = 16):
     return make_grid(imgs, nrow=nrow, padding=2, pad_value=255).permute(1, 2, 0).numpy()
 
 
-def sample_figure(report: dict, runs_seed0: dict, path: str, scale: int = 3) -> str:
-    """The last sample grids of both recipes (seed of ``runs_seed0``; SampleGridHook, EMA
-    weights, DDIM 50) next to a grid of real val frames, enlarged ``scale`` times."""
-    grids = [(label, osp.join(runs_seed0[recipe], 'samples', f"iter_{report['iters']}.png"))
-             for recipe, label in zip(RECIPES, report.get('labels', RECIPES))]
-    return grids_figure(grids, report['configs']['temporal'], path,
+def sample_figure(report: dict, grids: dict, path: str, scale: int = 3) -> str:
+    """The last sample grids of both recipes (``grids``: recipe to PNG; SampleGridHook, EMA
+    weights) next to a grid of real val frames, enlarged ``scale`` times."""
+    labelled = [(label, grids[recipe])
+                for recipe, label in zip(RECIPES, report.get('labels', RECIPES))]
+    return grids_figure(labelled, report['configs']['temporal'], path,
                         report.get('data_root_option'), scale)
 
 

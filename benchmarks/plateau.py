@@ -17,15 +17,14 @@ evaluations, from its logs: see :func:`benchmarks.runs.evaluation_seconds`). Wri
 at four budgets next to real val frames (``..._samples.png``).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import statistics
 import sys
 
 from .figures import grids_figure
-from .runs import (FID_METRICS, ROOT, budget_options, curves, evaluation_seconds, machine, train,
-                   write_report)
+from .runs import (FID_METRICS, ROOT, budget_options, curves, evaluation_seconds, machine,
+                   seconds_per_step, train, write_report)
 
 
 def parse_args(argv=None):
@@ -63,19 +62,6 @@ def last_third_changes(curve: dict, interval: int) -> dict:
         out[budget] = dict(from_iteration=ref,
                            relative_change=(curve[ref] - curve[budget]) / abs(curve[budget]))
     return out
-
-
-def seconds_per_step(work_dir: str) -> float:
-    """Median of the iteration times MMEngine logged ('time': seconds per step, data
-    loading included, averaged over the logger's window)."""
-    import glob
-    times = []
-    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
-        with open(path) as f:
-            times += [json.loads(line)['time'] for line in f if '"time"' in line]
-    if not times:
-        raise ValueError(f'{work_dir}: no iteration times logged')
-    return statistics.median(times)
 
 
 def main(argv=None):

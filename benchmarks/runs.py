@@ -14,6 +14,7 @@ import os
 import os.path as osp
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -134,6 +135,18 @@ def evaluation_seconds(work_dir: str, metric: str = FID_METRICS[0]) -> Dict[int,
                     found[last[0]] = when - last[1]
                     last = None
     return dict(sorted(found.items()))
+
+
+def seconds_per_step(work_dir: str) -> float:
+    """Median of the iteration times MMEngine logged ('time': seconds per step, data
+    loading included, averaged over the logger's window)."""
+    times = []
+    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
+        with open(path) as f:
+            times += [json.loads(line)['time'] for line in f if '"time"' in line]
+    if not times:
+        raise ValueError(f'{work_dir}: no iteration times logged')
+    return statistics.median(times)
 
 
 #: the pose regressor's metrics (benchmarks.pose_diversity.pose_evaluator), where a run has

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from vidreg_mm.convergence import iterations_to, speedup, speedups_along
 
 from .conftest import ROOT
-from benchmarks import (ablation, convergence, figures, index_scale, plateau, pose_diversity,
-                        pose_regressor, runs, shot_detection, step_overhead)
+from benchmarks import (ablation, comparison, convergence, figures, index_scale, plateau,
+                        pose_diversity, pose_regressor, runs, shot_detection, step_overhead)
 
 
 def test_speedup_is_sustained_and_interpolated_between_evaluations():
@@ -47,21 +47,21 @@ def test_speedups_along_the_baseline_curve_and_over_seeds():
     curves = dict(baseline={s: {m: as_logged(base) for m in metrics} for s in '01'},
                   temporal={'0': {m: as_logged(temp) for m in metrics},
                             '1': {m: as_logged({**temp, 400: 4.5}) for m in metrics}})
-    report = convergence.summarize_speedups(curves, [0, 1])
+    report = comparison.summarize_speedups(curves, [0, 1])
     # seed 1 ends above the baseline's final value: not every seed gets there
     assert report['speedup'] is None and report['speedup_min'] is None
     assert report['speedup_per_seed']['1'] is None
     assert report['speedup_kid_val_per_seed']['0'] == pytest.approx(400 / (100 + 300 / 3.1))
     assert report['speedup_fid_val_at_targets']['200']['min'] == pytest.approx(
         200 / (100 + 100 / 3.1))
-    gap = convergence.final_gap(curves, [0, 1], metrics[:1])['FID-train/fid']
+    gap = comparison.final_gap(curves, [0, 1], metrics[:1])['FID-train/fid']
     assert gap['baseline_minus_temporal'] == {'0': 1.5, '1': -0.5}
     assert gap['temporal_spread'] == 2.0 and gap['baseline_spread'] == 0.0
-    assert convergence.flattened(as_logged(base)) == dict(
+    assert comparison.flattened(as_logged(base)) == dict(
         from_iteration=300, relative_change=0.25, flattened=False)
-    assert convergence.flattened({'100': 9.0, '200': 4.1, '300': 4.0})['flattened']
-    assert not convergence.flattened({'100': 9.0, '200': 4.3, '300': 4.0})['flattened']
-    assert convergence.flattened({'100': 9.0, '200': 4.3, '300': 4.0}, 0.1)['flattened']
+    assert comparison.flattened({'100': 9.0, '200': 4.1, '300': 4.0})['flattened']
+    assert not comparison.flattened({'100': 9.0, '200': 4.3, '300': 4.0})['flattened']
+    assert comparison.flattened({'100': 9.0, '200': 4.3, '300': 4.0}, 0.1)['flattened']
 
 
 def test_plateau_changes_over_the_last_third_of_every_budget():
@@ -212,18 +212,20 @@ def test_ablation_chooses_the_lowest_fid_val_among_clean_variants_only():
 
 def test_ablation_runs_added_variants_with_their_options(tmp_path, monkeypatch):
     ran = []
-    monkeypatch.setattr(ablation, 'train',
-                        lambda config, work_dir, options, iters: ran.append(
-                            (osp.basename(work_dir), config, options)) or 1.0)
-    monkeypatch.setattr(ablation, 'evaluate_missing', lambda *a: None)
-    final = {m: {1000: 1.0} for _, m in ablation.TABLE_METRICS}
-    monkeypatch.setattr(ablation, 'curves', lambda work_dir: final)
+    final = {m: {'1000': 1.0} for _, m in ablation.TABLE_METRICS}
+
+    def run_recorded(config, work_dir, options, iters, interval, record):
+        ran.append((osp.basename(work_dir), config, options, osp.basename(record)))
+        return dict(curves=final, train_seconds=1.0)
+    monkeypatch.setattr(ablation, 'run_recorded', run_recorded)
     out = str(tmp_path / 'a.json')
     report = ablation.main([
         '--only', ablation.BASELINE_NAME, '--work-dir', str(tmp_path), '--out', out,
         '--add-variant', 'cuts ignored', 'train_dataloader.dataset.shot_detection=None',
         '--add-variant', 'as configured'])
-    assert [(name, options[-1:]) for name, _, options in ran] == [
+    assert [r[3] for r in ran] == ['baseline_lambda_0_single_frames.json',
+                                   'cuts_ignored.json', 'as_configured.json']
+    assert [(name, options[-1:]) for name, _, options, _ in ran] == [
         ('baseline_lambda_0_single_frames', ['val_evaluator.metrics.roughness.fake_nums=256']),
         ('cuts_ignored', ['train_dataloader.dataset.shot_detection=None']),
         ('as_configured', ['val_evaluator.metrics.roughness.fake_nums=256'])]
@@ -258,7 +260,7 @@ def test_sample_figure_puts_both_recipes_next_to_real_frames(handco_root, tmp_pa
         os.makedirs(tmp_path / recipe / 'samples')
         grid = np.full((138, 138, 3), 60 * k, np.uint8)  # a 4 x 4 grid of 32 px, padding 2
         cv2.imwrite(str(tmp_path / recipe / 'samples' / 'iter_2.png'), grid)
-        runs[recipe] = str(tmp_path / recipe)
+        runs[recipe] = str(tmp_path / recipe / 'samples' / 'iter_2.png')
     report = dict(iters=2, data_root_option=handco_root,
                   configs=dict(temporal=f'{ROOT}/configs/synthetic_hands_temporal_cpu.py'))
     out = figures.sample_figure(report, runs, str(tmp_path / 's.png'), scale=1)
@@ -309,3 +311,13 @@ def test_shot_detection_counts_missed_and_invented_cuts(monkeypatch):
     assert shot_detection.score(['a.mp4', 'b.mp4', 'c.mp4'], [16, 32], {}) == dict(
         videos=3, true_cuts=6, missed=3, false_cuts=1)
     assert shot_detection.score(['b.mp4'], [], {})['false_cuts'] == 2
+
+
+def test_ablation_varies_the_recipe_it_is_given():
+    temporal = 'configs/synthetic_hands_articulation_temporal_cpu.py'
+    baseline = 'configs/synthetic_hands_articulation_baseline_cpu.py'
+    table = ablation.variants(temporal, baseline)
+    assert table[ablation.BASELINE_NAME] == (baseline, [])
+    assert {config for name, (config, _) in table.items()
+            if name != ablation.BASELINE_NAME} == {temporal}
+    assert table.keys() == ablation.variants().keys()  # the same options as the default's
