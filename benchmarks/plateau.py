@@ -22,6 +22,7 @@ import os.path as osp
 import statistics
 import sys
 
+from .comparison import flattened
 from .figures import grids_figure
 from .runs import (FID_METRICS, ROOT, budget_options, curves, evaluation_seconds, machine,
                    seconds_per_step, train, write_report)
@@ -52,15 +53,15 @@ def parse_args(argv=None):
 def last_third_changes(curve: dict, interval: int) -> dict:
     """For every budget B (an evaluated step with at least three evaluations up to it): the
     relative change of the curve from the evaluation nearest 2B/3 to B, (v(2B/3) - v(B)) /
-    v(B); positive while the metric still falls."""
+    v(B); positive while the metric still falls (the criterion of
+    :func:`benchmarks.comparison.flattened`, applied to the run cut at B)."""
     curve = {int(k): v for k, v in curve.items()}
     out = {}
     for budget in sorted(curve):
-        if budget < 3 * interval:
-            continue
-        ref = min((k for k in curve if k < budget), key=lambda k: abs(k - 2 * budget / 3))
-        out[budget] = dict(from_iteration=ref,
-                           relative_change=(curve[ref] - curve[budget]) / abs(curve[budget]))
+        if budget >= 3 * interval:
+            cut = flattened({k: v for k, v in curve.items() if k <= budget})
+            out[budget] = dict(from_iteration=cut['from_iteration'],
+                               relative_change=cut['relative_change'])
     return out
 
 

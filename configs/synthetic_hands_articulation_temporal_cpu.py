@@ -1,7 +1,8 @@
 # The temporal recipe on the articulation preset of the synthetic hands (one camera, plain
 # background, the hand filling the frame: finger articulation is the signal) at 32 px on 2
-# CPU cores, trained long enough for the baseline to reach its plateau. Settings and their
-# evidence: docs/results.md ("Trained to the plateau: the articulation data").
+# CPU cores. The budget is meant to be the one at which the baseline reaches its plateau; the
+# pilot has not found it yet (at lr 1e-3 the baseline's FID is lowest near 3500 steps and
+# rises after): docs/results.md ("Towards convergence: the articulation data").
 _base_ = [
     './_base_/datasets/synthetic_hands_articulation.py', './_base_/models/temporal_ddpm.py',
     './_base_/schedules/iter_adamw.py', './_base_/evaluation/fid.py',
