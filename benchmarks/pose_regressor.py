@@ -75,7 +75,7 @@ def drawn_frames(args, synthetic: dict, size: int):
     from vidreg_mm.datasets import sample_synthetic_hand_frames
     options = {k: v for k, v in synthetic.items() if k not in ('num_sequences', 'seed')}
     bgr, poses = sample_synthetic_hand_frames(args.extra_sequences, args.frames_per_sequence,
-                                              args.extra_seed, **options)
+                                              args.extra_seed, workers=args.workers, **options)
     rgb = np.stack([cv2.resize(f[..., ::-1], (size, size), interpolation=cv2.INTER_AREA)
                     for f in bgr])
     return (torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous(),
@@ -165,6 +165,9 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
                    'regressor on, besides the training frames (0: the training frames only)')
     p.add_argument('--frames-per-sequence', type=int, default=4)
     p.add_argument('--extra-seed', type=int, default=1000)
+    p.add_argument('--workers', type=int, default=min(4, os.cpu_count() or 1),
+                   help='processes that draw the further hands (the frames do not depend on '
+                        'their number)')
     p.add_argument('--epochs', type=int, default=8)
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--lr', type=float, default=2e-3)

@@ -93,6 +93,11 @@ def test_finger_curls_and_frames_drawn_without_a_dataset():
     assert frames.std() > 10  # hands on a background, not blank frames
     with pytest.raises(ValueError, match=r'frames_per_sequence=7 must be in \[1, clip_length=6'):
         sample_synthetic_hand_frames(1, 7, seed=0, clip_length=6)
+    # processes render the same frames in the same order
+    parallel = sample_synthetic_hand_frames(3, 2, seed=7, size=32, clip_length=6, workers=2)
+    assert np.array_equal(parallel[0], frames) and np.array_equal(parallel[1], drawn)
+    with pytest.raises(ValueError, match='workers=0 must be at least 1'):
+        sample_synthetic_hand_frames(1, 1, seed=0, clip_length=6, workers=0)
 
 
 def test_benchmark_trains_a_regressor_that_fits_and_reports_val_accuracy(handco_root,
