@@ -35,7 +35,10 @@ not only at its final one. ``final_gap``: each metric at the last evaluation, pe
 paired difference (baseline - temporal, same seed) and each recipe's spread over seeds.
 ``baseline_flattened``: whether the baseline's FID-train changed by less than
 ``--plateau-tolerance`` (5%) of its value over the last third of the budget (the criterion for
-"long enough"; the reports before it was an option used 10%).
+"long enough"; the reports before it was an option used 10%). Where the configs' schedule
+decays to the budget (the articulation recipes), the last third falls while the rate decays
+and this flag says little: the pilot's budget extension (benchmarks.plateau ``--shorter``)
+is the criterion there, and the speed-ups compare the two recipes under the same schedule.
 
 With ``--pose-regressor`` (benchmarks.pose_regressor) every evaluation also scores the
 samples in the regressor's features (PoseFD, PoseKID) and in finger-curl space

@@ -7,16 +7,25 @@ to find the budget at which it reaches its plateau before any reported run start
 Trains ``--config`` (tools/train.py, resumable) for ``--iters`` steps with an evaluation every
 ``--eval-interval`` (the config's metrics, and the pose regressor's where one is given) and a
 grid of samples at each (``samples/iter_N.png``), and settings to try as ``--cfg-options``.
-The learning rate is constant after the warm-up, so the first B steps of the run are the run
-of budget B: for every budget B that holds at least three evaluations the report gives the
+Where the learning rate is constant after the warm-up, the first B steps of the run are the
+run of budget B: for every budget B that holds at least three evaluations the report gives the
 relative change of FID-train over B's last third (from the evaluation nearest 2B/3 to B; the
-criterion: below ``--tolerance``), and the minutes a run of budget B with ``--points``
+criterion: below ``--tolerance``). Where the config's schedule decays to the end of its run
+(:func:`benchmarks.runs.schedule_options`), it decays to ``--iters`` and only that budget is
+judged: an earlier evaluation is not the end of a run. Within such a run the last third
+falls while the rate decays, so the criterion compares budgets instead: ``--shorter`` names
+the report of the same pilot at a shorter budget (two thirds of ``--iters``, say), and
+budget B is at the plateau when the run of ``--iters`` does not end with a FID-train more
+than ``--tolerance`` (relative) below the run of B: training longer does not help
+(:func:`budget_extension`). The report also
+gives the minutes a run of budget B with ``--points``
 evaluations takes (the median logged seconds per step, and the median seconds of the run's
 evaluations, from its logs: see :func:`benchmarks.runs.evaluation_seconds`). Writes
 ``--out`` (default benchmarks/results/plateau_<name>.json) and a figure of the sample grids
 at four budgets next to real val frames (``..._samples.png``).
 """
 import argparse
+import json
 import os
 import os.path as osp
 import statistics
@@ -25,7 +34,7 @@ import sys
 from .comparison import flattened
 from .figures import grids_figure
 from .runs import (FID_METRICS, ROOT, budget_options, curves, evaluation_seconds, machine,
-                   seconds_per_step, train, write_report)
+                   schedule_options, seconds_per_step, train, write_report)
 
 
 def parse_args(argv=None):
@@ -45,6 +54,8 @@ def parse_args(argv=None):
     p.add_argument('--pose-min-r2', type=float, default=0.8)
     p.add_argument('--cfg-options', nargs='*', default=[],
                    help='settings to try (key=value), e.g. model.unet.base_channels=64')
+    p.add_argument('--shorter', help='the report of this pilot at a shorter budget, for a '
+                   'schedule that decays to the budget (judges the shorter budget)')
     p.add_argument('--work-dir', default='work_dirs/benchmarks/plateau')
     p.add_argument('--out', help='default: benchmarks/results/plateau_<name>.json')
     return p.parse_args(argv)
@@ -63,6 +74,35 @@ def last_third_changes(curve: dict, interval: int) -> dict:
             out[budget] = dict(from_iteration=cut['from_iteration'],
                                relative_change=cut['relative_change'])
     return out
+
+
+#: what a pilot at a shorter budget must share with the longer one to be compared
+SAME_SETTINGS = ('config', 'settings', 'seed', 'fake_nums', 'sample_steps', 'schedule')
+
+
+def budget_extension(shorter: dict, longer: dict, tolerance: float) -> dict:
+    """Whether the shorter budget of two pilot reports is at the plateau: for a schedule that
+    decays to the budget, the change of the final FID-train from the run of the shorter
+    budget to the run of the longer one, (v_short - v_long) / v_long (positive when the longer
+    run ends lower), and ``plateau`` when it is below ``tolerance``: the longer budget does
+    not end more than ``tolerance`` lower (a longer run that ends higher shows that training
+    longer does not help). The reports must share :data:`SAME_SETTINGS` and decay to their
+    budgets."""
+    for key in SAME_SETTINGS:
+        if shorter.get(key) != longer.get(key):
+            raise ValueError(f'--shorter: the reports differ in {key!r} '
+                             f'({shorter.get(key)!r} against {longer.get(key)!r})')
+    if longer['schedule'] != 'decays to the budget':
+        raise ValueError('--shorter compares runs whose schedule decays to the budget; at a '
+                         'constant rate the budgets are prefixes of one run')
+    if shorter['iters'] >= longer['iters']:
+        raise ValueError(f"--shorter: its budget ({shorter['iters']}) is not shorter than "
+                         f"{longer['iters']}")
+    fid = [r['curves'][FID_METRICS[0]][str(r['iters'])] for r in (shorter, longer)]
+    change = (fid[0] - fid[1]) / fid[1]
+    return dict(shorter=shorter['iters'], longer=longer['iters'],
+                fid_train={str(shorter['iters']): fid[0], str(longer['iters']): fid[1]},
+                relative_change=change, plateau=change < tolerance)
 
 
 def main(argv=None):
@@ -87,6 +127,9 @@ def main(argv=None):
     found = curves(work_dir)
     fid = found[FID_METRICS[0]]
     changes = last_third_changes(fid, args.eval_interval)
+    decays = bool(schedule_options(args.config, args.iters))
+    if decays:  # the schedule ends with the run: only the run's own budget is judged
+        changes = {b: c for b, c in changes.items() if b == args.iters}
     step_s = seconds_per_step(work_dir)
     eval_times = evaluation_seconds(work_dir)
     # the first evaluation of a run may compute the real frames' features, which are cached
@@ -103,6 +146,7 @@ def main(argv=None):
         config=args.config, settings=args.cfg_options, seed=args.seed, iters=args.iters,
         eval_interval=args.eval_interval, fake_nums=args.fake_nums,
         sample_steps=args.sample_steps, tolerance=args.tolerance, pose=pose,
+        schedule='decays to the budget' if decays else 'constant after the warm-up',
         budgets=budgets, first_plateau_budget=min(reached) if reached else None,
         seconds_per_step=round(step_s, 3),
         seconds_per_evaluation=round(eval_s, 1) if eval_s is not None else None,
@@ -111,15 +155,29 @@ def main(argv=None):
         sample_grids={str(k): osp.join(work_dir, 'samples', f'iter_{k}.png') for k in fid},
         curves={m: {str(k): v for k, v in c.items()} for m, c in found.items()},
         machine=machine())
+    if args.shorter:
+        with open(args.shorter) as f:
+            extension = budget_extension(json.load(f), report, args.tolerance)
+        report['budget_extension'] = dict(extension, shorter_report=args.shorter)
+        if extension['plateau']:
+            report['first_plateau_budget'] = min(reached + [extension['shorter']])
     write_report(out, report)
     steps = sorted(fid)
     picks = sorted({steps[round(i * (len(steps) - 1) / 3)] for i in range(4)})
     png = grids_figure([(f'iteration {k}', report['sample_grids'][str(k)]) for k in picks],
                        args.config, osp.splitext(out)[0] + '_samples.png')
     for b, c in budgets.items():
+        trend = ('plateau' if c['plateau'] else
+                 'falling' if c['relative_change'] > 0 else 'rising')
         print(f"budget {b}: FID-train {fid[int(b)]:.2f}, change over the last third "
-              f"{100 * c['relative_change']:+.1f}% ({'plateau' if c['plateau'] else 'falling'})"
+              f"{100 * c['relative_change']:+.1f}% ({trend})"
               f", about {c['estimated_minutes']} min with {args.points} evaluations")
+    if args.shorter:
+        e = report['budget_extension']
+        print(f"budget {e['shorter']} extended to {e['longer']}: final FID-train "
+              f"{e['fid_train'][str(e['shorter'])]:.2f} -> {e['fid_train'][str(e['longer'])]:.2f}"
+              f" ({100 * e['relative_change']:+.1f}%: "
+              f"{'plateau' if e['plateau'] else 'still falling'} at {e['shorter']})")
     print(f'wrote {png}')
     return report
 

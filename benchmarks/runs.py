@@ -54,6 +54,27 @@ def budget_options(seed: int, iters: int, eval_interval: int, fake_nums: int,
     return opts
 
 
+def schedule_options(config: str, iters: int) -> List[str]:
+    """--cfg-options that stretch the config's learning-rate schedule to a budget of
+    ``iters``: every scheduler that ends where the config's run ends
+    (``end == train_cfg.max_iters``, e.g. a cosine decay over the whole run) ends at the
+    budget instead, so that a run of any budget decays to its own end. Empty for a schedule
+    that is constant after its warm-up (then the first B steps of a run are the run of
+    budget B). A scheduler that ends at the run's end with an explicit ``T_max`` is refused:
+    its length would not follow the budget."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    end = cfg.train_cfg.max_iters
+    opts = []
+    for i, sched in enumerate(cfg.get('param_scheduler') or []):
+        if sched.get('end') == end:
+            if sched.get('T_max') is not None:
+                raise ValueError(f'{config}: param_scheduler[{i}] ends at train_cfg.max_iters '
+                                 'but sets T_max; leave T_max out so that it follows the run')
+            opts.append(f'param_scheduler.{i}.end={iters}')
+    return opts
+
+
 def finished(work_dir: str, iters: int) -> bool:
     try:
         return max(read_curves(work_dir, FID_METRICS[:1])[FID_METRICS[0]]) >= iters
@@ -64,12 +85,13 @@ def finished(work_dir: str, iters: int) -> bool:
 def train(config: str, work_dir: str, options: List[str], iters: int,
           poll_seconds: float = 30.0) -> float:
     """Train (or resume) one run unless it is complete; the seconds spent training it, over
-    every invocation. They are kept in ``<work_dir>/benchmark_seconds.txt``, rewritten every
-    ``poll_seconds`` while the training runs, so an invocation that is killed still counts
-    (to within ``poll_seconds``) and a complete run reports them again. Steps repeated after
-    an interruption (from the last checkpoint on) are counted again: it is the wall time the
-    run cost, not that of an uninterrupted one (:func:`evaluation_seconds` and the logged
-    step times give that)."""
+    every invocation; a schedule that spans the config's run spans the budget
+    (:func:`schedule_options`). The seconds are kept in ``<work_dir>/benchmark_seconds.txt``,
+    rewritten every ``poll_seconds`` while the training runs, so an invocation that is killed
+    still counts (to within ``poll_seconds``) and a complete run reports them again. Steps
+    repeated after an interruption (from the last checkpoint on) are counted again: it is the
+    wall time the run cost, not that of an uninterrupted one (:func:`evaluation_seconds` and
+    the logged step times give that)."""
     record = osp.join(work_dir, 'benchmark_seconds.txt')
     earlier = float(open(record).read()) if osp.isfile(record) else 0.0
     if finished(work_dir, iters):
@@ -77,7 +99,7 @@ def train(config: str, work_dir: str, options: List[str], iters: int,
         return earlier
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
-           '--cfg-options', *options]
+           '--cfg-options', *schedule_options(config, iters), *options]
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         cmd.insert(3, '--resume')
 

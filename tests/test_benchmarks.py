@@ -77,6 +77,29 @@ def test_plateau_changes_over_the_last_third_of_every_budget():
         == -0.5
 
 
+def test_a_decaying_schedule_is_judged_by_a_longer_budget():
+    def pilot(iters, final, **changes):
+        return dict(dict(config='c.py', settings=[], seed=1, fake_nums=256, sample_steps=25,
+                         schedule='decays to the budget', iters=iters,
+                         curves={'FID-train/fid': {'500': 300.0, str(iters): final}}),
+                    **changes)
+    flat = plateau.budget_extension(pilot(4000, 70.0), pilot(6000, 68.0), 0.05)
+    assert flat == dict(shorter=4000, longer=6000, fid_train={'4000': 70.0, '6000': 68.0},
+                        relative_change=pytest.approx(2 / 68), plateau=True)
+    falling = plateau.budget_extension(pilot(4000, 80.0), pilot(6000, 68.0), 0.05)
+    assert falling['relative_change'] == pytest.approx(12 / 68) and not falling['plateau']
+    # a longer run that ends higher: training longer does not help
+    worse = plateau.budget_extension(pilot(4000, 68.0), pilot(6000, 80.0), 0.05)
+    assert worse['relative_change'] == pytest.approx(-12 / 80) and worse['plateau']
+    with pytest.raises(ValueError, match="differ in 'seed' \\(2 against 1\\)"):
+        plateau.budget_extension(pilot(4000, 70.0, seed=2), pilot(6000, 68.0), 0.05)
+    with pytest.raises(ValueError, match='at a constant rate the budgets are prefixes'):
+        plateau.budget_extension(pilot(4000, 70.0, schedule='constant after the warm-up'),
+                                 pilot(6000, 68.0, schedule='constant after the warm-up'), 0.05)
+    with pytest.raises(ValueError, match=r'its budget \(6000\) is not shorter than 6000'):
+        plateau.budget_extension(pilot(6000, 70.0), pilot(6000, 68.0), 0.05)
+
+
 def test_evaluation_seconds_are_read_from_the_logs_of_every_invocation(tmp_path):
     line = '2026/12/03 {} - mmengine - INFO - {}\n'
     (tmp_path / 'a').mkdir()
@@ -98,26 +121,50 @@ def test_evaluation_seconds_are_read_from_the_logs_of_every_invocation(tmp_path)
 
 
 def test_training_seconds_count_every_invocation_a_failed_one_too(tmp_path, monkeypatch):
-    # a stand-in for tools/train.py: sleeps, then fails on its first call and succeeds after
+    # a stand-in for tools/train.py: keeps its arguments, sleeps, then fails on its first call
+    # and succeeds after
     tools = tmp_path / 'root' / 'tools'
     tools.mkdir(parents=True)
     (tools / 'train.py').write_text(
         'import os, sys, time\n'
+        f"open({str(tmp_path / 'argv')!r}, 'w').write(' '.join(sys.argv[1:]))\n"
         'time.sleep(0.3)\n'
         f"flag = {str(tmp_path / 'ran')!r}\n"
         'if not os.path.exists(flag):\n'
         '    open(flag, "w").close()\n'
         '    sys.exit(3)\n')
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('train_cfg = dict(max_iters=100)\n')
     monkeypatch.setattr(runs, 'ROOT', str(tmp_path / 'root'))
     work = str(tmp_path / 'work')
     with pytest.raises(RuntimeError, match='training failed'):
-        runs.train('cfg.py', work, [], 10, poll_seconds=0.1)
+        runs.train(str(cfg), work, ['a=1'], 10, poll_seconds=0.1)
     first = float(open(osp.join(work, 'benchmark_seconds.txt')).read())
     assert first >= 0.3
-    total = runs.train('cfg.py', work, [], 10, poll_seconds=0.1)
+    total = runs.train(str(cfg), work, ['a=1'], 10, poll_seconds=0.1)
     assert total >= first + 0.3
     assert float(open(osp.join(work, 'benchmark_seconds.txt')).read()) == pytest.approx(
         total, abs=0.05)
+    assert (tmp_path / 'argv').read_text() == f'{cfg} --work-dir {work} --cfg-options a=1'
+
+
+def test_a_schedule_that_spans_the_run_spans_the_budget(tmp_path):
+    art = f'{ROOT}/configs/synthetic_hands_articulation_baseline_cpu.py'
+    opts = runs.schedule_options(art, 800)
+    assert opts == ['param_scheduler.1.end=800']  # the cosine decay; the warm-up stays
+    cfg = Config.fromfile(art)
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in opts))
+    warm, cosine = cfg.param_scheduler
+    assert (warm.end, cosine.type, cosine.begin, int(cosine.end)) == (
+        100, 'CosineAnnealingLR', 100, 800)
+    # constant after the warm-up: nothing to stretch
+    assert runs.schedule_options(f'{ROOT}/configs/synthetic_hands_temporal_cpu.py', 800) == []
+    fixed = tmp_path / 'fixed.py'
+    fixed.write_text("train_cfg = dict(max_iters=100)\nparam_scheduler = [dict(\n"
+                     "    type='CosineAnnealingLR', T_max=100, by_epoch=False, begin=0, "
+                     "end=100)]\n")
+    with pytest.raises(ValueError, match=r'fixed.py: param_scheduler\[0\] .* sets T_max'):
+        runs.schedule_options(str(fixed), 800)
 
 
 def test_pose_metrics_join_both_evaluators_of_a_derived_config(tmp_path):
