@@ -17,12 +17,11 @@ falls while the rate decays, so the criterion compares budgets instead: ``--shor
 the report of the same pilot at a shorter budget (two thirds of ``--iters``, say), and
 budget B is at the plateau when the run of ``--iters`` does not end with a FID-train more
 than ``--tolerance`` (relative) below the run of B: training longer does not help
-(:func:`budget_extension`). The report also
-gives the minutes a run of budget B with ``--points``
-evaluations takes (the median logged seconds per step, and the median seconds of the run's
-evaluations, from its logs: see :func:`benchmarks.runs.evaluation_seconds`). Writes
-``--out`` (default benchmarks/results/plateau_<name>.json) and a figure of the sample grids
-at four budgets next to real val frames (``..._samples.png``).
+(:func:`budget_extension`). The report also gives the minutes a run of budget B with
+``--points`` evaluations takes (the median logged seconds per step, and the median seconds
+of the run's evaluations, from its logs: see :func:`benchmarks.runs.evaluation_seconds`).
+Writes ``--out`` (default benchmarks/results/plateau_<name>.json) and a figure of the sample
+grids at four budgets next to real val frames (``..._samples.png``).
 """
 import argparse
 import json
