@@ -227,7 +227,8 @@ def main(argv=None):
     report = dict(
         command='python -m benchmarks.convergence ' + ' '.join(argv or []),
         configs=configs, labels=list(args.labels),
-        data_root=args.data_root or 'data/synthetic_hands (generated)',
+        data_root=args.data_root or (Config.fromfile(args.temporal_config).get(
+            'data_root', '?') + ' (generated)'),
         data_root_option=args.data_root,
         seeds=args.seeds, iters=args.iters, eval_interval=args.eval_interval,
         fake_nums=args.fake_nums, sample_steps=args.sample_steps,

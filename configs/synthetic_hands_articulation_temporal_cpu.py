@@ -3,16 +3,11 @@
 # CPU cores. The budget is the one at which the baseline stops improving: with the cosine decay
 # below, a run of 6000 steps ends 21% above the run of 4000 in FID-train (the pilot,
 # docs/results.md, "Towards convergence: the articulation data").
-_base_ = [
-    './_base_/datasets/synthetic_hands_articulation.py', './_base_/models/temporal_ddpm.py',
-    './_base_/schedules/iter_adamw.py', './_base_/evaluation/fid.py',
-    './_base_/default_runtime.py'
-]
+_base_ = ['./_base_/datasets/synthetic_hands_articulation.py', './_base_/cpu.py']
 
 model = dict(unet=dict(image_size=_base_.resolution))  # 32 px, the data's resolution
 train_dataloader = dict(batch_size=16, num_workers=1)  # 16 pairs = 32 frames per step
 train_cfg = dict(max_iters=4000, val_interval=500)
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
 # warm-up, then a cosine decay that ends with the run (at a constant lr the baseline's FID is
 # lowest near 3500 steps and rises after: docs/results.md); the benchmarks stretch a
 # scheduler that ends at max_iters to their budget (benchmarks/runs.py, schedule_options)
@@ -20,18 +15,6 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=100, end=4000)]
 
-# 256 generated samples (DDIM), shared by every metric, against the train and the val frames
-val_evaluator = dict(metrics=dict(
-    fid_train=dict(fake_nums=256), fid_val=dict(fake_nums=256),
-    kid_train=dict(fake_nums=256), kid_val=dict(fake_nums=256),
-    diversity_train=dict(fake_nums=256, real_nums=-1),
-    diversity_val=dict(fake_nums=256, real_nums=-1),
-    roughness=dict(fake_nums=256)))
-test_evaluator = val_evaluator
-
 default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(interval=500, max_keep_ckpts=2),
     ema=dict(momentum=0.002),  # ~500-iteration horizon
     sample_grid=dict(interval=500))  # samples/iter_N.png at every evaluation
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
