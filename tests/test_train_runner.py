@@ -191,6 +191,33 @@ def test_the_cpu_recipe_logs_the_losses_it_logged_before_the_clip_axis(tmp_path)
                                                      abs=1e-9), it
 
 
+def test_two_runs_of_one_config_started_in_one_second_keep_their_own_logs(tmp_path,
+                                                                          monkeypatch):
+    """MMEngine names a run's visualizer, logger and message hub after the config and the
+    second it started, and hands back an existing instance of that name: the second run of a
+    config in a process must still get its own (it logged into the first run's work dir)."""
+    import argparse
+    import time
+
+    from vidreg_mm.run_config import build_runner, load_run_config
+    monkeypatch.setattr(time, 'time', lambda: 1_800_000_000.0)  # one second for both
+    runners = []
+    for k in range(2):
+        args = argparse.Namespace(
+            config=osp.join(ROOT, 'configs', 'synthetic_hands_temporal_cpu.py'),
+            launcher='none', work_dir=str(tmp_path / f'run{k}'),
+            cfg_options={'data_root': str(tmp_path / 'data')})
+        runners.append(build_runner(load_run_config(args)))
+    first, second = runners
+    assert first.timestamp == second.timestamp
+    assert second.experiment_name != first.experiment_name
+    for attr in ('visualizer', 'message_hub', 'logger'):
+        assert getattr(second, attr) is not getattr(first, attr), attr
+    for runner in runners:
+        backend = runner.visualizer.get_backend('LocalVisBackend')
+        assert backend._save_dir.startswith(runner.log_dir), (backend._save_dir, runner.log_dir)
+
+
 def test_one_key_retargets_every_split_and_a_mixed_config_says_so(tmp_path, mmlog):
     import argparse
 

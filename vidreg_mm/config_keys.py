@@ -146,8 +146,9 @@ def unknown_keys(cfg, file_keys: Optional[Iterable[str]] = None) -> List[str]:
     return errors
 
 
-#: top-level keys that differ between a run and its resumption by design
-RUN_ONLY_KEYS = ('work_dir', 'launcher', 'resume', 'load_from')
+#: top-level keys that differ between a run and its resumption by design (the experiment name
+#: labels a run's logs: vidreg_mm.run_config.name_this_experiment)
+RUN_ONLY_KEYS = ('work_dir', 'launcher', 'resume', 'load_from', 'experiment_name')
 
 
 def flatten(node, path: str = '') -> dict:

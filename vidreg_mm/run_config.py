@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import os.path as osp
+from collections import Counter
 
 import torch
 from mmengine.config import Config, DictAction
@@ -179,13 +180,33 @@ def quiet_known_noise(logger: logging.Logger) -> None:
         logger.addFilter(KnownNoiseFilter())
 
 
+#: how many runners each experiment name has had in this process
+_RUNNERS_BUILT: Counter = Counter()
+
+
+def name_this_experiment(cfg: Config) -> None:
+    """Give the second and later runner of one experiment name in a process a name of its own
+    (``NAME-2``, ...). MMEngine names a run's logger, message hub and visualizer
+    ``NAME_TIMESTAMP`` to the second and hands back the existing instance of that name: two
+    runs of one config started within a second (tests, a benchmark's runs in one process)
+    would otherwise share the first run's visualizer and log into its work dir. Every rank
+    builds the same runners in the same order, so the names agree across ranks."""
+    stem = osp.splitext(osp.basename(cfg.filename))[0] if cfg.filename else 'run'
+    name = cfg.get('experiment_name') or stem
+    _RUNNERS_BUILT[name] += 1
+    if _RUNNERS_BUILT[name] > 1:
+        cfg.experiment_name = f'{name}-{_RUNNERS_BUILT[name]}'
+
+
 def build_runner(cfg: Config):
     """MMEngine's Runner of a checked config, as tools/train.py and tools/test.py build it:
-    the process group set up first, a module that refuses its arguments an ``error: invalid
+    the process group set up first, a name of its own in this process
+    (:func:`name_this_experiment`), a module that refuses its arguments an ``error: invalid
     config`` exit naming them, the known dependency messages filtered and the data roots
     logged."""
     from mmengine.runner import Runner
     setup_distributed(cfg)
+    name_this_experiment(cfg)
     try:
         runner = Runner.from_cfg(cfg)
     except ValueError as e:  # a module refused its arguments (the message names them)
