@@ -43,7 +43,13 @@ is the criterion there, and the speed-ups compare the two recipes under the same
 With ``--pose-regressor`` (benchmarks.pose_regressor) every evaluation also scores the
 samples in the regressor's features (PoseFD, PoseKID) and in finger-curl space
 (PoseDiversity: precision, recall, coverage, spread), and ``pose`` in the report holds the
-same scores of real training frames, blurred ones and noise in place of samples.
+same scores of real training frames, blurred ones and noise in place of samples. The
+regressor is trained again in each session (its checkpoint is not committed), and a copy
+trained on another machine differs in the last bits of its weights and so in its scores: the
+two runs of a seed are always scored by one copy (checked before anything trains), each
+record keeps its copy's fingerprint, val accuracy and reference scores, and
+``pose['per_seed']`` gives them per seed. Read the pose metrics as paired differences
+within a seed; their spread over seeds includes the copies' differences.
 
 A study longer than a session: each complete run is recorded in ``--records`` (default
 ``<out>_runs/``: curves, times, settings and the last sample grid; benchmarks.records), and
@@ -73,7 +79,7 @@ from vidreg_mm.run_config import frames_per_step
 
 from .comparison import final_gap, flattened, summarize_speedups
 from .figures import plot, sample_figure
-from .records import run_recorded, sample_grid
+from .records import file_fingerprints, read_record, run_recorded, sample_grid
 from .runs import (DIVERSITY_METRICS, FID_METRICS, KID_METRICS, POSE_METRICS, RECIPES, ROOT,
                    SPEEDUP_METRICS, budget_options, feature_extractor, machine, write_report)
 
@@ -189,8 +195,41 @@ def pose_setup(args, configs: dict):
     config = Config.fromfile(configs['temporal'])
     refs = reference_scores(config, dict(config.synthetic), args.pose_regressor, angles,
                             args.fake_nums)
-    return derived, dict(regressor=args.pose_regressor, angles=angles,
+    sha = file_fingerprints(dict(pose_regressor=args.pose_regressor))['pose_regressor']
+    return derived, dict(regressor=args.pose_regressor, regressor_sha256=sha, angles=angles,
                          val_accuracy=reg['val_accuracy'], references_in_place_of_samples=refs)
+
+
+#: the inputs whose copy may differ from seed to seed (each session trains the regressor again)
+PER_SEED_INPUTS = ('pose_regressor', )
+#: what a record keeps of the regressor that scored it
+POSE_ENTRY = ('regressor_sha256', 'val_accuracy', 'references_in_place_of_samples')
+
+
+def seed_pose(found: dict, pose: dict, paths: dict) -> dict:
+    """The pose regressor that scores a seed's pair of runs: both runs of a seed are scored by
+    one copy, so that the paired difference is measured with one instrument; other seeds may
+    have been scored by another copy (the regressor is trained again in each session, and its
+    weights differ from machine to machine in the last bits). ``found``: recipe -> its record
+    (None: to be trained now, with the current regressor ``pose``). Returns that copy's
+    entry (``POSE_ENTRY``); a ValueError naming the records if the pair cannot share one."""
+    current = pose['regressor_sha256']
+    shas = {r: rec['inputs_sha256'].get('pose_regressor') for r, rec in found.items() if rec}
+    scored_by = {current if r not in shas else shas[r] for r in found}
+    if len(scored_by) > 1:
+        detail = ', '.join(f'{paths[r]}: {shas[r][:12]}' if r in shas else
+                           f'{paths[r]}: {current[:12]} (to train now)' for r in found)
+        raise ValueError(f'the runs of one seed would be scored by different copies of the '
+                         f'pose regressor ({detail}): delete the records of that seed to train '
+                         'the pair again with this one')
+    if scored_by == {current}:
+        return {k: pose[k] for k in POSE_ENTRY}
+    (other, ) = scored_by
+    entries = [found[r].get('pose') for r in found]
+    if any(e is None or e.get('regressor_sha256') != other for e in entries):
+        raise ValueError(f"{', '.join(paths.values())}: scored by another copy of the pose "
+                         "regressor, whose accuracy and references they do not record")
+    return entries[0]
 
 
 def main(argv=None):
@@ -201,25 +240,34 @@ def main(argv=None):
     records = args.records or osp.splitext(args.out)[0] + '_runs'
     inputs = dict(pose_regressor=args.pose_regressor) if args.pose_regressor else None
     seconds, all_curves, grids, grad = {}, {r: {} for r in RECIPES}, {}, []
+    per_seed_pose = {}
+    opts = {s: budget_options(s, args.iters, args.eval_interval, args.fake_nums,
+                              args.sample_steps, checkpoint_interval=args.eval_interval,
+                              data_root=args.data_root) for s in args.seeds}
+    paths = {s: {r: osp.join(records, f'{r}_seed{s}.json') for r in RECIPES}
+             for s in args.seeds}
+    if pose:  # every seed's pair checked before any training
+        for s in args.seeds:
+            found = {r: read_record(paths[s][r], run_configs[r], opts[s], args.iters, inputs,
+                                    PER_SEED_INPUTS) for r in RECIPES}
+            per_seed_pose[str(s)] = seed_pose(found, pose, paths[s])
     if args.parallel and not args.data_root:
         write_data(configs['temporal'])
     for seed in args.seeds:
-        opts = budget_options(seed, args.iters, args.eval_interval, args.fake_nums,
-                              args.sample_steps, checkpoint_interval=args.eval_interval,
-                              data_root=args.data_root)
         dirs = {r: osp.join(args.work_dir, f'{r}_seed{seed}') for r in RECIPES}
-        paths = {r: osp.join(records, f'{r}_seed{seed}.json') for r in RECIPES}
+        extra = dict(pose={k: pose[k] for k in POSE_ENTRY}) if pose else None
         print(f"seed {seed}: {', '.join(RECIPES)}{' at once' if args.parallel else ''}",
               flush=True)
         with ThreadPoolExecutor(len(RECIPES) if args.parallel else 1) as pool:
-            done = {r: pool.submit(run_recorded, run_configs[r], dirs[r], opts, args.iters,
-                                   args.eval_interval, paths[r], inputs) for r in RECIPES}
+            done = {r: pool.submit(run_recorded, run_configs[r], dirs[r], opts[seed],
+                                   args.iters, args.eval_interval, paths[seed][r], inputs,
+                                   PER_SEED_INPUTS, extra) for r in RECIPES}
             recorded = {r: done[r].result() for r in RECIPES}
         for r in RECIPES:
             seconds[f'{r}_seed{seed}'] = recorded[r]['train_seconds']
             all_curves[r][str(seed)] = recorded[r]['curves']
         if seed == args.seeds[0]:
-            grids = {r: sample_grid(paths[r]) for r in RECIPES}
+            grids = {r: sample_grid(paths[seed][r]) for r in RECIPES}
             print('gradient variance:', flush=True)
             grad = grad_variance(args, configs, dirs, records)
     final_metrics = FID_METRICS + KID_METRICS + DIVERSITY_METRICS + ROUGHNESS + (
@@ -239,7 +287,8 @@ def main(argv=None):
                                          args.plateau_tolerance) for s in args.seeds},
         **summarize_speedups(all_curves, args.seeds),
         final_gap=final_gap(all_curves, args.seeds, final_metrics),
-        pose=pose, gradient_variance=grad, curves=all_curves, records=records, machine=machine(),
+        pose=dict(pose, per_seed=per_seed_pose) if pose else None, gradient_variance=grad,
+        curves=all_curves, records=records, machine=machine(),
         train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1))
     write_report(args.out, report)
     png = osp.splitext(args.out)[0] + '.png'

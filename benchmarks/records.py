@@ -13,7 +13,7 @@ import hashlib
 import json
 import os.path as osp
 import subprocess
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from vidreg_mm.fileio import atomic_write
 
@@ -73,10 +73,13 @@ def sample_grid(record_path: str) -> str:
 
 
 def write_record(path: str, config: str, options: List[str], iters: int, work_dir: str,
-                 seconds: float, inputs: Optional[Dict[str, str]] = None) -> dict:
+                 seconds: float, inputs: Optional[Dict[str, str]] = None,
+                 extra: Optional[dict] = None) -> dict:
     """Record the complete run of ``work_dir`` (trained with ``config``, ``options`` for
     ``iters`` steps, reading the files ``inputs``) at ``path``, its last sample grid beside
-    it."""
+    it; ``extra`` adds entries of the caller's (e.g. what the pose regressor that scored the
+    run scores on real frames, which a later session with another copy of it cannot
+    recompute)."""
     found = curves(work_dir)
     grid = osp.join(work_dir, 'samples', f'iter_{iters}.png')
     if not osp.isfile(grid):
@@ -90,7 +93,7 @@ def write_record(path: str, config: str, options: List[str], iters: int, work_di
         seconds_per_step=round(seconds_per_step(work_dir), 4),
         evaluation_seconds={str(k): round(v, 1) for k, v in evals.items()},
         curves={m: {str(k): v for k, v in c.items()} for m, c in found.items()},
-        machine=machine())
+        machine=machine(), **(extra or {}))
     with open(grid, 'rb') as f:
         atomic_write(sample_grid(path), f.read())
     write_report(path, record)
@@ -98,16 +101,23 @@ def write_record(path: str, config: str, options: List[str], iters: int, work_di
 
 
 def read_record(path: str, config: str, options: List[str], iters: int,
-                inputs: Optional[Dict[str, str]] = None) -> Optional[dict]:
+                inputs: Optional[Dict[str, str]] = None,
+                per_run: Sequence[str] = ()) -> Optional[dict]:
     """The record at ``path`` if there is one (None if not), provided it was run with this
     config (as resolved now), these options, this budget and the same content of the files
-    ``inputs``; a ValueError naming the record and what differs otherwise."""
+    ``inputs``; a ValueError naming the record and what differs otherwise. The inputs named
+    in ``per_run`` must have been read by the recorded run too, but their content may differ
+    from the files now (an instrument that each session trains again, on a machine whose
+    floating point differs: the caller pairs the runs that share one copy)."""
     if not osp.isfile(path):
         return None
     with open(path) as f:
         record = json.load(f)
+    fingerprints = file_fingerprints(inputs)
+    recorded = record.get('inputs_sha256') or {}
+    fingerprints.update({k: recorded[k] for k in per_run if k in fingerprints and k in recorded})
     wanted = dict(config=config, config_sha256=config_fingerprint(config),
-                  options=list(options), iters=iters, inputs_sha256=file_fingerprints(inputs))
+                  options=list(options), iters=iters, inputs_sha256=fingerprints)
     differs = [k for k, v in wanted.items() if record.get(k) != v]
     if differs:
         detail = '; '.join(f'{k}: recorded {record.get(k)!r}, now {wanted[k]!r}'
@@ -126,14 +136,16 @@ def recorded_curves(record: dict) -> dict:
 
 def run_recorded(config: str, work_dir: str, options: List[str], iters: int,
                  eval_interval: int, path: str,
-                 inputs: Optional[Dict[str, str]] = None) -> dict:
-    """The record of a run at ``path``: read when there is one of these settings, else the
-    run trained (or resumed) in ``work_dir`` (:func:`benchmarks.runs.train`), its lost
-    evaluations made from checkpoints, and then recorded."""
-    record = read_record(path, config, options, iters, inputs)
+                 inputs: Optional[Dict[str, str]] = None, per_run: Sequence[str] = (),
+                 extra: Optional[dict] = None) -> dict:
+    """The record of a run at ``path``: read when there is one of these settings
+    (:func:`read_record`, ``per_run``), else the run trained (or resumed) in ``work_dir``
+    (:func:`benchmarks.runs.train`), its lost evaluations made from checkpoints, and then
+    recorded (with ``extra``)."""
+    record = read_record(path, config, options, iters, inputs, per_run)
     if record is not None:
         print(f'  {work_dir}: from its record {path}', flush=True)
         return record
     seconds = train(config, work_dir, options, iters)
     evaluate_missing(config, work_dir, options, iters, eval_interval)
-    return write_record(path, config, options, iters, work_dir, seconds, inputs)
+    return write_record(path, config, options, iters, work_dir, seconds, inputs, extra)

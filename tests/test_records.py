@@ -69,6 +69,17 @@ def test_a_record_stands_in_for_its_run_and_refuses_other_settings(tmp_path):
         records.read_record(path, str(cfg), opts, 3, dict(pose_regressor=str(reg)))
     with pytest.raises(ValueError, match='inputs_sha256'):
         records.read_record(path, str(cfg), opts, 3)
+    # an input named per run (a copy of the regressor trained in another session) may differ
+    # in content, not be missing: the caller pairs the runs scored by one copy
+    read = records.read_record(path, str(cfg), opts, 3, dict(pose_regressor=str(reg)),
+                               per_run=('pose_regressor', ))
+    assert read['inputs_sha256']['pose_regressor'] != records.file_fingerprints(
+        dict(pose_regressor=str(reg)))['pose_regressor']
+    records.write_record(path, str(cfg), opts, 3, work, 61.0, extra=dict(pose=dict(a=1)))
+    with pytest.raises(ValueError, match='inputs_sha256: recorded {}'):
+        records.read_record(path, str(cfg), opts, 3, dict(pose_regressor=str(reg)),
+                            per_run=('pose_regressor', ))
+    assert records.read_record(path, str(cfg), opts, 3)['pose'] == dict(a=1)
     records.write_record(path, str(cfg), opts, 3, work, 61.0)
     os.remove(records.sample_grid(path))
     with pytest.raises(FileNotFoundError, match='its sample grid'):
@@ -108,3 +119,35 @@ def test_a_study_trains_only_the_runs_it_has_no_record_of(handco_root, tmp_path,
     other[other.index('--iters') + 1] = '2'
     with pytest.raises(ValueError, match='baseline_seed0.json records a run of other'):
         convergence.main(other)
+
+
+def test_both_runs_of_a_seed_are_scored_by_one_copy_of_the_pose_regressor():
+    """Each session trains the regressor again (its weights differ in the last bits from
+    machine to machine): a seed recorded with another copy is taken with that copy's
+    references, a pair that would mix two copies is refused before anything trains."""
+    now = dict(regressor_sha256='a' * 64, val_accuracy=dict(min_curl_r2=0.85),
+               references_in_place_of_samples=dict(real=1.0), regressor='r.pth', angles=[])
+    paths = dict(baseline='b.json', temporal='t.json')
+    entry = convergence.seed_pose(dict(baseline=None, temporal=None), now, paths)
+    assert entry == {k: now[k] for k in convergence.POSE_ENTRY}
+
+    def rec(sha, pose=True):
+        out = dict(inputs_sha256=dict(pose_regressor=sha))
+        if pose:
+            out['pose'] = dict(regressor_sha256=sha, val_accuracy=dict(min_curl_r2=0.82),
+                               references_in_place_of_samples=dict(real=2.0))
+        return out
+    assert convergence.seed_pose(dict(baseline=rec('a' * 64, False), temporal=None), now,
+                                 paths) == entry
+    old = convergence.seed_pose(dict(baseline=rec('b' * 64), temporal=rec('b' * 64)), now,
+                                paths)
+    assert old['regressor_sha256'] == 'b' * 64 and old['references_in_place_of_samples'] == \
+        dict(real=2.0)
+    with pytest.raises(ValueError, match=r'different copies .*b\.json: bbbbbbbbbbbb, t\.json: '
+                       r'aaaaaaaaaaaa \(to train now\)'):
+        convergence.seed_pose(dict(baseline=rec('b' * 64), temporal=None), now, paths)
+    with pytest.raises(ValueError, match='different copies'):
+        convergence.seed_pose(dict(baseline=rec('b' * 64), temporal=rec('c' * 64)), now, paths)
+    with pytest.raises(ValueError, match='do not record'):
+        convergence.seed_pose(dict(baseline=rec('b' * 64, False), temporal=rec('b' * 64)),
+                              now, paths)
