@@ -206,24 +206,25 @@ PER_SEED_INPUTS = ('pose_regressor', )
 POSE_ENTRY = ('regressor_sha256', 'val_accuracy', 'references_in_place_of_samples')
 
 
-def seed_pose(found: dict, pose: dict, paths: dict) -> dict:
+def seed_pose(found: dict, current: dict, paths: dict) -> dict:
     """The pose regressor that scores a seed's pair of runs: both runs of a seed are scored by
     one copy, so that the paired difference is measured with one instrument; other seeds may
     have been scored by another copy (the regressor is trained again in each session, and its
     weights differ from machine to machine in the last bits). ``found``: recipe -> its record
-    (None: to be trained now, with the current regressor ``pose``). Returns that copy's
-    entry (``POSE_ENTRY``); a ValueError naming the records if the pair cannot share one."""
-    current = pose['regressor_sha256']
+    (None: to be trained now, scored by the current regressor, whose entry (``POSE_ENTRY``)
+    is ``current``). Returns the entry of the pair's copy; a ValueError naming the records if
+    the pair cannot share one."""
+    now = current['regressor_sha256']
     shas = {r: rec['inputs_sha256'].get('pose_regressor') for r, rec in found.items() if rec}
-    scored_by = {current if r not in shas else shas[r] for r in found}
+    scored_by = {shas.get(r, now) for r in found}
     if len(scored_by) > 1:
         detail = ', '.join(f'{paths[r]}: {shas[r][:12]}' if r in shas else
-                           f'{paths[r]}: {current[:12]} (to train now)' for r in found)
+                           f'{paths[r]}: {now[:12]} (to train now)' for r in found)
         raise ValueError(f'the runs of one seed would be scored by different copies of the '
                          f'pose regressor ({detail}): delete the records of that seed to train '
                          'the pair again with this one')
-    if scored_by == {current}:
-        return {k: pose[k] for k in POSE_ENTRY}
+    if scored_by == {now}:
+        return current
     (other, ) = scored_by
     entries = [found[r].get('pose') for r in found]
     if any(e is None or e.get('regressor_sha256') != other for e in entries):
@@ -241,6 +242,7 @@ def main(argv=None):
     inputs = dict(pose_regressor=args.pose_regressor) if args.pose_regressor else None
     seconds, all_curves, grids, grad = {}, {r: {} for r in RECIPES}, {}, []
     per_seed_pose = {}
+    pose_now = {k: pose[k] for k in POSE_ENTRY} if pose else None  # what new records keep
     opts = {s: budget_options(s, args.iters, args.eval_interval, args.fake_nums,
                               args.sample_steps, checkpoint_interval=args.eval_interval,
                               data_root=args.data_root) for s in args.seeds}
@@ -250,18 +252,18 @@ def main(argv=None):
         for s in args.seeds:
             found = {r: read_record(paths[s][r], run_configs[r], opts[s], args.iters, inputs,
                                     PER_SEED_INPUTS) for r in RECIPES}
-            per_seed_pose[str(s)] = seed_pose(found, pose, paths[s])
+            per_seed_pose[str(s)] = seed_pose(found, pose_now, paths[s])
     if args.parallel and not args.data_root:
         write_data(configs['temporal'])
     for seed in args.seeds:
         dirs = {r: osp.join(args.work_dir, f'{r}_seed{seed}') for r in RECIPES}
-        extra = dict(pose={k: pose[k] for k in POSE_ENTRY}) if pose else None
         print(f"seed {seed}: {', '.join(RECIPES)}{' at once' if args.parallel else ''}",
               flush=True)
         with ThreadPoolExecutor(len(RECIPES) if args.parallel else 1) as pool:
             done = {r: pool.submit(run_recorded, run_configs[r], dirs[r], opts[seed],
                                    args.iters, args.eval_interval, paths[seed][r], inputs,
-                                   PER_SEED_INPUTS, extra) for r in RECIPES}
+                                   PER_SEED_INPUTS, pose_now and dict(pose=pose_now))
+                    for r in RECIPES}
             recorded = {r: done[r].result() for r in RECIPES}
         for r in RECIPES:
             seconds[f'{r}_seed{seed}'] = recorded[r]['train_seconds']
