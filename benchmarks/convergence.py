@@ -51,6 +51,13 @@ record keeps its copy's fingerprint, val accuracy and reference scores, and
 ``pose['per_seed']`` gives them per seed. Read the pose metrics as paired differences
 within a seed; their spread over seeds includes the copies' differences.
 
+``--cfg-options`` change both runs (and are kept in their records); ``--seed-input
+NAME=PATH`` names a file both runs read whose copy may differ from session to session, as the
+regressor's does (e.g. pretrained weights that the session makes before it fine-tunes from
+them, benchmarks.finetune): each record keeps the fingerprint of the copy its run read, the
+two runs of a seed must have read the same one, and ``seed_inputs`` in the report gives
+them per seed.
+
 A study longer than a session: each complete run is recorded in ``--records`` (default
 ``<out>_runs/``: curves, times, settings and the last sample grid; benchmarks.records), and
 the gradient variance beside them as soon as the first seed's runs are done (their
@@ -117,6 +124,14 @@ def parse_args(argv=None):
                    'recorded, to commit: a later invocation takes a run from its record when '
                    'its work dir is gone (benchmarks.records); default: beside --out, '
                    '<out>_runs/')
+    p.add_argument('--seed-input', nargs='+', default=[], metavar='NAME=PATH',
+                   help='files every run reads besides its config whose copy may differ '
+                   'from session to session (e.g. pretrained weights made by the session '
+                   'that trains the runs): fingerprinted into each record, and the two runs '
+                   'of a seed must have read the same copy, as with --pose-regressor')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='--cfg-options of both runs (and of the gradient variance), kept in '
+                   'their records')
     p.add_argument('--labels', nargs=2, default=list(RECIPES), metavar=('BASELINE', 'TEMPORAL'),
                    help='names of the two runs in figures and printouts (the report keys '
                    'stay baseline and temporal)')
@@ -134,6 +149,7 @@ def grad_variance(args, configs, runs_seed0, folder: str) -> list:
     tool = osp.join(ROOT, 'tools', 'analysis', 'gradient_variance.py')
     data_opts = ([f'{s}_dataloader.dataset.data_root={args.data_root}'
                   for s in ('train', 'val', 'test')] if args.data_root else [])
+    data_opts += args.cfg_options
     for it in args.grad_var_iters:
         for recipe in (RECIPES if it else ('init', )):
             ckpt = osp.join(runs_seed0.get(recipe, ''), f'iter_{it}.pth')
@@ -206,6 +222,25 @@ PER_SEED_INPUTS = ('pose_regressor', )
 POSE_ENTRY = ('regressor_sha256', 'val_accuracy', 'references_in_place_of_samples')
 
 
+def one_copy_per_seed(found: dict, now: dict, paths: dict) -> dict:
+    """The copy of each file of ``now`` (name -> its fingerprint now) that both runs of a seed
+    read: ``found`` (recipe -> its record; None: to be trained now, with the files now) must
+    agree on it. Returns name -> that copy's fingerprint; a ValueError naming the records if
+    the pair would read two copies."""
+    out = {}
+    for name, sha_now in now.items():
+        shas = {r: rec['inputs_sha256'].get(name) for r, rec in found.items() if rec}
+        used = {shas.get(r, sha_now) for r in found}
+        if len(used) > 1:
+            detail = ', '.join(f'{paths[r]}: {str(shas[r])[:12]}' if r in shas else
+                               f'{paths[r]}: {sha_now[:12]} (to train now)' for r in found)
+            raise ValueError(f'the runs of one seed would read different copies of {name} '
+                             f'({detail}): delete the records of that seed to train the pair '
+                             'again with this one')
+        (out[name], ) = used
+    return out
+
+
 def seed_pose(found: dict, current: dict, paths: dict) -> dict:
     """The pose regressor that scores a seed's pair of runs: both runs of a seed are scored by
     one copy, so that the paired difference is measured with one instrument; other seeds may
@@ -215,44 +250,59 @@ def seed_pose(found: dict, current: dict, paths: dict) -> dict:
     is ``current``). Returns the entry of the pair's copy; a ValueError naming the records if
     the pair cannot share one."""
     now = current['regressor_sha256']
-    shas = {r: rec['inputs_sha256'].get('pose_regressor') for r, rec in found.items() if rec}
-    scored_by = {shas.get(r, now) for r in found}
-    if len(scored_by) > 1:
-        detail = ', '.join(f'{paths[r]}: {shas[r][:12]}' if r in shas else
-                           f'{paths[r]}: {now[:12]} (to train now)' for r in found)
-        raise ValueError(f'the runs of one seed would be scored by different copies of the '
-                         f'pose regressor ({detail}): delete the records of that seed to train '
-                         'the pair again with this one')
-    if scored_by == {now}:
+    used = one_copy_per_seed(found, dict(pose_regressor=now), paths)['pose_regressor']
+    if used == now:
         return current
-    (other, ) = scored_by
     entries = [found[r].get('pose') for r in found]
-    if any(e is None or e.get('regressor_sha256') != other for e in entries):
+    if any(e is None or e.get('regressor_sha256') != used for e in entries):
         raise ValueError(f"{', '.join(paths.values())}: scored by another copy of the pose "
                          "regressor, whose accuracy and references they do not record")
     return entries[0]
+
+
+def seed_inputs(items) -> dict:
+    """name -> path of ``--seed-input NAME=PATH ...``; a ValueError naming a malformed item,
+    a reserved or repeated name, or a missing file."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition('=')
+        if not sep or not name.isidentifier() or not path:
+            raise ValueError(f'--seed-input {item!r}: expected NAME=PATH')
+        if name in PER_SEED_INPUTS or name in out:
+            raise ValueError(f'--seed-input {item!r}: the name {name} is '
+                             f"{'taken' if name in out else 'reserved'}")
+        if not osp.isfile(path):
+            raise ValueError(f'--seed-input {item!r}: no file {path}')
+        out[name] = path
+    return out
 
 
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
     configs = dict(baseline=args.baseline_config, temporal=args.temporal_config)
+    extra_inputs = seed_inputs(args.seed_input)
     run_configs, pose = pose_setup(args, configs)
     records = args.records or osp.splitext(args.out)[0] + '_runs'
-    inputs = dict(pose_regressor=args.pose_regressor) if args.pose_regressor else None
+    inputs = dict(extra_inputs, **(dict(pose_regressor=args.pose_regressor)
+                                   if args.pose_regressor else {})) or None
+    per_seed = PER_SEED_INPUTS + tuple(extra_inputs)
     seconds, all_curves, grids, grad = {}, {r: {} for r in RECIPES}, {}, []
-    per_seed_pose = {}
+    per_seed_pose, per_seed_copies = {}, {}
     pose_now = {k: pose[k] for k in POSE_ENTRY} if pose else None  # what new records keep
+    inputs_now = file_fingerprints(extra_inputs)
     opts = {s: budget_options(s, args.iters, args.eval_interval, args.fake_nums,
                               args.sample_steps, checkpoint_interval=args.eval_interval,
-                              data_root=args.data_root) for s in args.seeds}
+                              data_root=args.data_root) + args.cfg_options
+            for s in args.seeds}
     paths = {s: {r: osp.join(records, f'{r}_seed{s}.json') for r in RECIPES}
              for s in args.seeds}
-    if pose:  # every seed's pair checked before any training
-        for s in args.seeds:
-            found = {r: read_record(paths[s][r], run_configs[r], opts[s], args.iters, inputs,
-                                    PER_SEED_INPUTS) for r in RECIPES}
+    for s in args.seeds:  # every seed's pair checked before any training
+        found = {r: read_record(paths[s][r], run_configs[r], opts[s], args.iters, inputs,
+                                per_seed) for r in RECIPES}
+        if pose:
             per_seed_pose[str(s)] = seed_pose(found, pose_now, paths[s])
+        per_seed_copies[str(s)] = one_copy_per_seed(found, inputs_now, paths[s])
     if args.parallel and not args.data_root:
         write_data(configs['temporal'])
     for seed in args.seeds:
@@ -262,7 +312,7 @@ def main(argv=None):
         with ThreadPoolExecutor(len(RECIPES) if args.parallel else 1) as pool:
             done = {r: pool.submit(run_recorded, run_configs[r], dirs[r], opts[seed],
                                    args.iters, args.eval_interval, paths[seed][r], inputs,
-                                   PER_SEED_INPUTS, pose_now and dict(pose=pose_now))
+                                   per_seed, pose_now and dict(pose=pose_now))
                     for r in RECIPES}
             recorded = {r: done[r].result() for r in RECIPES}
         for r in RECIPES:
@@ -289,7 +339,10 @@ def main(argv=None):
                                          args.plateau_tolerance) for s in args.seeds},
         **summarize_speedups(all_curves, args.seeds),
         final_gap=final_gap(all_curves, args.seeds, final_metrics),
-        pose=dict(pose, per_seed=per_seed_pose) if pose else None, gradient_variance=grad,
+        pose=dict(pose, per_seed=per_seed_pose) if pose else None,
+        seed_inputs=dict(paths=extra_inputs, sha256_per_seed=per_seed_copies,
+                         cfg_options=args.cfg_options) if extra_inputs or args.cfg_options
+        else None, gradient_variance=grad,
         curves=all_curves, records=records, machine=machine(),
         train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1))
     write_report(args.out, report)
