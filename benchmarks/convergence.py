@@ -147,9 +147,8 @@ def grad_variance(args, configs, runs_seed0, folder: str) -> list:
     point kept in ``folder`` (measured once: the checkpoints do not outlive the session)."""
     points = []
     tool = osp.join(ROOT, 'tools', 'analysis', 'gradient_variance.py')
-    data_opts = ([f'{s}_dataloader.dataset.data_root={args.data_root}'
-                  for s in ('train', 'val', 'test')] if args.data_root else [])
-    data_opts += args.cfg_options
+    run_opts = ([f'{s}_dataloader.dataset.data_root={args.data_root}'
+                 for s in ('train', 'val', 'test')] if args.data_root else []) + args.cfg_options
     for it in args.grad_var_iters:
         for recipe in (RECIPES if it else ('init', )):
             ckpt = osp.join(runs_seed0.get(recipe, ''), f'iter_{it}.pth')
@@ -162,8 +161,8 @@ def grad_variance(args, configs, runs_seed0, folder: str) -> list:
                        '--num-batches', str(args.grad_var_batches), '--out', out]
                 if it:
                     cmd += ['--checkpoint', ckpt]
-                if data_opts:
-                    cmd += ['--cfg-options', *data_opts]
+                if run_opts:
+                    cmd += ['--cfg-options', *run_opts]
                 subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
             with open(out) as f:
                 res = json.load(f)
@@ -340,9 +339,8 @@ def main(argv=None):
         **summarize_speedups(all_curves, args.seeds),
         final_gap=final_gap(all_curves, args.seeds, final_metrics),
         pose=dict(pose, per_seed=per_seed_pose) if pose else None,
-        seed_inputs=dict(paths=extra_inputs, sha256_per_seed=per_seed_copies,
-                         cfg_options=args.cfg_options) if extra_inputs or args.cfg_options
-        else None, gradient_variance=grad,
+        seed_inputs=dict(paths=extra_inputs, sha256_per_seed=per_seed_copies)
+        if extra_inputs else None, cfg_options=args.cfg_options, gradient_variance=grad,
         curves=all_curves, records=records, machine=machine(),
         train_seconds=seconds, train_minutes=round(sum(seconds.values()) / 60, 1))
     write_report(args.out, report)
