@@ -64,7 +64,7 @@ def test_writes_pngs_grid_and_settings_deterministic_whatever_the_batch(tmp_path
     grid = cv2.imread(str(tmp_path / 'a' / 'grid.png'))
     assert grid.shape == (2 + 3 * 18, 2 + 2 * 18, 3)  # 2 per row, 3 rows, 2-px gaps
     settings = json.load(open(tmp_path / 'a' / 'generate.json'))
-    assert settings['sampler'] == 'ddim' and settings['steps'] == 3
+    assert settings['sampler'] == 'ddpm' and settings['steps'] == 3
     assert settings['weights'] == 'the EMA weights'
     # the same images in one batch (to a grey level: kernels for other batch sizes may round
     # differently); another seed gives others
@@ -75,7 +75,7 @@ def test_writes_pngs_grid_and_settings_deterministic_whatever_the_batch(tmp_path
     assert (imgs.float().std(dim=(1, 2, 3)) > 1).all()  # not blank
 
 
-def test_ema_and_trained_weights_and_the_ddpm_sampler(tmp_path):
+def test_ema_and_trained_weights_and_the_ddim_sampler(tmp_path):
     config = small_config(tmp_path)
     ckpt = str(tmp_path / 'c.pth')
     averaged, trained = checkpoint(config, ckpt)
@@ -88,8 +88,9 @@ def test_ema_and_trained_weights_and_the_ddpm_sampler(tmp_path):
         assert torch.equal(model.infer(num_samples=2, num_steps=3, seed=0), got)
     assert json.load(open(tmp_path / 'raw' / 'generate.json'))['weights'].startswith(
         'the trained weights')
-    ddpm = run(config, ckpt, tmp_path / 'ddpm', '--num', '2', '--sampler', 'ddpm')
-    assert not torch.equal(ddpm, ema)
+    ddim = run(config, ckpt, tmp_path / 'ddim', '--num', '2', '--sampler', 'ddim')
+    assert not torch.equal(ddim, ema)  # the default is DDPM
+    assert json.load(open(tmp_path / 'ddim' / 'generate.json'))['sampler'] == 'ddim'
 
 
 def test_flow_matching_samples_with_its_ode_solvers(tmp_path):

@@ -89,7 +89,8 @@ def test_sampling_shapes_and_determinism_for_a_seed():
     assert not torch.equal(ddpm[0], ddpm[1])
     # a sample depends on its own seed only, not on the batch it is drawn in: for DDIM and
     # for DDPM, whose steps add noise (one generator per sample)
-    assert torch.equal(a[:2], model.infer(num_samples=2, num_steps=4, seed=3, batch_size=8))
+    assert torch.equal(a[:2], model.infer(num_samples=2, num_steps=4, sampler='ddim', seed=3,
+                                          batch_size=8))
     assert (ddpm[:2].int() - model.infer(num_samples=2, num_steps=4, sampler='ddpm', seed=3,
                                           batch_size=1).int()).abs().max() <= 1
 

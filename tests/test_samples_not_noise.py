@@ -1,4 +1,7 @@
 """The sampler against the textbook: a wrong reverse process (or one that adds noise) fails."""
+import glob
+import os.path as osp
+
 import pytest
 import torch
 from mmagic.registry import MODELS
@@ -96,3 +99,24 @@ def test_samplers_with_the_ideal_denoiser_return_frames_of_the_data(sampler, ste
     assert set(colour.tolist()) == {0, 1}  # the sampler reaches both modes
     flat, dist = flat_and_of_the_palette((noise.clamp(-1, 1) + 1) * 127.5)
     assert flat.min() > 50 and dist.min() > 50  # the check fails on noise
+
+
+#: the configs a user trains: the recipes and the benchmarks' own
+SHIPPED = sorted(glob.glob(osp.join(ROOT, 'configs', '*.py'))
+                 + glob.glob(osp.join(ROOT, 'benchmarks', 'configs', '*.py')))
+
+
+@pytest.mark.parametrize('path', SHIPPED, ids=osp.basename)
+def test_shipped_ddpm_recipes_evaluate_with_the_ancestral_sampler(path):
+    """DDIM (deterministic) keeps the noise that these networks do not recognise after a few
+    thousand steps, as grain, in over half of the samples: roughness 8.8 against 4.9 with
+    DDPM at 25 steps (real frames 5.3) and FID-train 70.1 against 29.5 for the same
+    checkpoint (docs/evaluation.md, "Which sampler"). No closed-form denoiser reproduces a trained
+    network's error, so the shipped recipes are held to the sampler that removes it: every
+    config with a DDPM-type objective evaluates and draws its grids with 'ddpm'."""
+    cfg = Config.fromfile(path)
+    if cfg.model.get('diffusion_scheduler', {}).get('type') == 'FlowMatchingScheduler':
+        pytest.skip('flow matching samples with its ODE solvers')
+    assert cfg.model.get('sampler', 'ddpm') == 'ddpm', path
+    grid = (cfg.get('default_hooks') or {}).get('sample_grid') or {}
+    assert grid.get('sampler') in (None, 'ddpm'), path

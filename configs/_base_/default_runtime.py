@@ -24,7 +24,7 @@ default_hooks = dict(
     # EMA of the weights (MMEngine's hook): swapped in for validation, test and checkpoints
     ema=dict(type='EMAHook', momentum=0.0001, priority='ABOVE_NORMAL'),
     # grids of samples from fixed seeds: <work_dir>/samples/iter_N.png and the visualizer
-    # (sampler None: the model's own, 'ddim' for DDPM, 'euler' for flow matching)
+    # (sampler None: the model's own: 'ddpm' for DDPM objectives, 'euler' for flow matching)
     sample_grid=dict(type='SampleGridHook', interval=-1, num_samples=16, num_steps=50,
                      sampler=None),
     # checkpoints that torch.load reads with weights_only=True, and loaded that way

@@ -56,8 +56,10 @@ class TemporalDiffusionModel(BaseModel):
             num_train_timesteps=1000, beta_schedule='linear', prediction_type='epsilon')``.
         loss (dict): the loss config (``TemporalRegLoss``).
         data_preprocessor (dict): default ``FramePairDataPreprocessor``.
-        sampler (str): 'ddim' or 'ddpm' for val/test ('euler' or 'heun' with flow
-            matching). Default: 'ddim'.
+        sampler (str): 'ddpm' or 'ddim' for val/test ('euler' or 'heun' with flow
+            matching). Default: 'ddpm': deterministic DDIM keeps the noise that a network
+            trained for a few thousand steps does not recognise, as grain
+            (docs/evaluation.md, "Which sampler").
         num_sample_steps (int): sampling steps for val/test. Default: 50.
         sample_seed (int): base seed of val/test samples (each sample seeded by its index).
         image_size (int, optional): sample size; read from the denoiser when not given
@@ -87,7 +89,7 @@ class TemporalDiffusionModel(BaseModel):
                                                   prediction_type='epsilon'),
                  loss: dict = dict(type='TemporalRegLoss'),
                  data_preprocessor: Optional[dict] = dict(type='FramePairDataPreprocessor'),
-                 sampler: str = 'ddim',
+                 sampler: str = 'ddpm',
                  num_sample_steps: int = 50,
                  sample_seed: int = 0,
                  image_size: Optional[int] = None,
