@@ -13,9 +13,10 @@ env:
 check: env
 	$(PY) -m vidreg_mm.env_check
 
-## The main job: train the temporal CPU recipe on the synthetic hand videos (generated into
-## data/synthetic_hands on first use), write a grid of samples, print where everything is.
-CONFIG ?= configs/synthetic_hands_temporal_cpu.py
+## The main job: train the temporal CPU recipe on the articulation preset of the synthetic hand
+## videos (generated into data/synthetic_hands_articulation on first use), 1500 steps, write a
+## grid of samples, print where everything is.
+CONFIG ?= configs/synthetic_hands_articulation_quick_temporal_cpu.py
 train: env
 	$(PY) tools/train.py $(CONFIG) $(ARGS)
 
