@@ -59,15 +59,14 @@ def plot(report: dict, path: str):
     plt.close(fig)
 
 
-def real_frame_grid(config: str, data_root=None, num: int = 16):
-    """A grid of ``num`` val frames (the config's val dataset, evenly spaced), laid out as
-    SampleGridHook lays out samples: RGB uint8."""
+def val_frames(config: str, num: int, data_root=None):
+    """``num`` val frames of the config (its val dataset, evenly spaced), N x C x H x W as the
+    pipeline gives them (RGB uint8)."""
     import numpy as np
     import torch
     from mmagic.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from torchvision.utils import make_grid
 
     import vidreg_mm  # noqa: F401  registers the modules
     init_default_scope('mmagic')
@@ -75,8 +74,15 @@ def real_frame_grid(config: str, data_root=None, num: int = 16):
     if data_root:
         cfg.data_root, cfg.generate_if_missing = data_root, None
     dataset = DATASETS.build(cfg)
-    picks = np.linspace(0, len(dataset) - 1, num).round().astype(int)
-    imgs = torch.stack([dataset[int(i)]['inputs'][0] for i in picks])
+    picks = np.linspace(0, len(dataset) - 1, min(num, len(dataset))).round().astype(int)
+    return torch.stack([dataset[int(i)]['inputs'][0] for i in picks])
+
+
+def real_frame_grid(config: str, data_root=None, num: int = 16):
+    """A grid of ``num`` val frames (:func:`val_frames`), laid out as SampleGridHook lays out
+    samples: RGB uint8."""
+    from torchvision.utils import make_grid
+    imgs = val_frames(config, num, data_root)
     nrow = max(1, int(round(num**0.5)))
     return make_grid(imgs, nrow=nrow, padding=2, pad_value=255).permute(1, 2, 0).numpy()
 

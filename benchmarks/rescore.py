@@ -34,7 +34,7 @@ from mmengine.config import Config
 from .comparison import final_gap, flattened, summarize_speedups
 from .figures import grids_figure, plot
 from .runs import (CURVE_METRICS, POSE_METRICS, RECIPES, ROOT, curves, feature_extractor, machine,
-                   write_report)
+                   score_checkpoint, scored_checkpoints, write_report)
 
 _ITER = re.compile(r'iter_(\d+)\.pth$')
 
@@ -96,18 +96,11 @@ def evaluation_options(config: str, options) -> list:
 
 
 def score(config: str, checkpoint: str, out: str, options) -> dict:
-    """The metrics of one checkpoint (tools/test.py), kept in ``out``."""
+    """The metrics of one checkpoint (tools/test.py), kept in ``out``: scored once."""
     if not osp.isfile(out):
         os.makedirs(osp.dirname(out), exist_ok=True)
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
-               '--work-dir', osp.splitext(out)[0], '--out', out + '.tmp', '--cfg-options',
-               *options]
-        log = osp.join(osp.dirname(out), 'rescore_stdout.log')
-        with open(log, 'a') as f:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            raise RuntimeError(f'scoring {checkpoint} failed ({proc.returncode}): see {log}')
-        os.replace(out + '.tmp', out)
+        score_checkpoint(config, checkpoint, out, options,
+                         osp.join(osp.dirname(out), 'rescore_stdout.log'))
         print(f'  {checkpoint}: scored', flush=True)
     return json.load(open(out))['metrics']
 
@@ -115,9 +108,8 @@ def score(config: str, checkpoint: str, out: str, options) -> dict:
 def rescored_curves(folder: str) -> dict:
     """{metric: {iteration: value}} of a run's rescored checkpoints."""
     found = {}
-    for path in glob.glob(osp.join(folder, 'evaluation_iter_*.json')):
-        step = int(osp.basename(path)[len('evaluation_iter_'):-len('.json')])
-        for metric, value in json.load(open(path))['metrics'].items():
+    for step, metrics in scored_checkpoints(folder).items():
+        for metric, value in metrics.items():
             if metric in CURVE_METRICS or metric in POSE_METRICS:
                 found.setdefault(metric, {})[step] = float(value)
     return {m: {str(k): c[k] for k in sorted(c)} for m, c in found.items()}

@@ -190,13 +190,34 @@ def curves(work_dir: str) -> Dict[str, Dict[int, float]]:
         found.update(read_curves(work_dir, POSE_METRICS))
     except ValueError:  # a run without the pose regressor's metrics
         pass
-    for path in glob.glob(osp.join(work_dir, 'evaluation_iter_*.json')):
-        step = int(osp.basename(path)[len('evaluation_iter_'):-len('.json')])
-        metrics = json.load(open(path))['metrics']
+    for step, metrics in scored_checkpoints(work_dir).items():
         for m in found:
             if m in metrics and step not in found[m]:
                 found[m][step] = float(metrics[m])
     return {m: dict(sorted(c.items())) for m, c in found.items()}
+
+
+def scored_checkpoints(folder: str) -> Dict[int, dict]:
+    """{iteration: metrics} of the checkpoints :func:`score_checkpoint` scored into
+    ``folder`` (``evaluation_iter_<N>.json``)."""
+    found = {}
+    for path in glob.glob(osp.join(folder, 'evaluation_iter_*.json')):
+        step = int(osp.basename(path)[len('evaluation_iter_'):-len('.json')])
+        found[step] = json.load(open(path))['metrics']
+    return found
+
+
+def score_checkpoint(config: str, checkpoint: str, out: str, options: List[str],
+                     log: str) -> None:
+    """Score ``checkpoint`` with tools/test.py and ``options`` into the JSON ``out`` (written
+    whole: a scoring killed midway leaves none), its output appended to ``log``."""
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
+           '--work-dir', osp.splitext(out)[0], '--out', out + '.tmp', '--cfg-options', *options]
+    with open(log, 'a') as f:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f'scoring {checkpoint} failed ({proc.returncode}): see {log}')
+    os.replace(out + '.tmp', out)
 
 
 def missing_evaluations(work_dir: str, iters: int, interval: int) -> List[int]:
@@ -215,16 +236,9 @@ def evaluate_missing(config: str, work_dir: str, options: List[str], iters: int,
     steps = missing_evaluations(work_dir, iters, interval)
     test_opts = [o.replace('val_evaluator.', 'test_evaluator.', 1) for o in options]
     for k in steps:
-        out = osp.join(work_dir, f'evaluation_iter_{k}.json')
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'test.py'), config,
-               osp.join(work_dir, f'iter_{k}.pth'), '--work-dir',
-               osp.join(work_dir, f'evaluation_iter_{k}'), '--out', out, '--cfg-options',
-               *test_opts]
-        with open(osp.join(work_dir, 'train_stdout.log'), 'a') as log:
-            proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            raise RuntimeError(f'evaluating {cmd[3]} failed ({proc.returncode}): see '
-                               f"{osp.join(work_dir, 'train_stdout.log')}")
+        score_checkpoint(config, osp.join(work_dir, f'iter_{k}.pth'),
+                         osp.join(work_dir, f'evaluation_iter_{k}.json'), test_opts,
+                         osp.join(work_dir, 'train_stdout.log'))
         print(f'  {work_dir}: iteration {k} evaluated from its checkpoint (its evaluation '
               'was lost when the run was interrupted)', flush=True)
     return steps

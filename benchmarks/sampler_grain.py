@@ -29,10 +29,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
-from .figures import grids_figure
+from .figures import grids_figure, val_frames
 from .runs import ROOT, machine, write_report
 
 
@@ -51,16 +50,8 @@ def parse_args(argv=None):
 
 def real_roughness(config: str, num: int = 512) -> torch.Tensor:
     """Roughness of ``num`` val frames of the config (evenly spaced)."""
-    from mmagic.registry import DATASETS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
     from vidreg_mm.evaluation.metrics.roughness import roughness
-    init_default_scope('mmagic')
-    dataset = DATASETS.build(Config.fromfile(config).val_dataloader.dataset)
-    picks = np.linspace(0, len(dataset) - 1, min(num, len(dataset))).round().astype(int)
-    frames = torch.stack([dataset[int(i)]['inputs'][0] for i in picks])
-    return roughness(frames.float())
+    return roughness(val_frames(config, num).float())
 
 
 def ddim_eta(model, noise: torch.Tensor, num_steps: int, eta_of_t, seed: int) -> torch.Tensor:

@@ -1,6 +1,6 @@
 # The main job (`make train`): the temporal recipe on the articulation data, shortened to 1500
-# steps so that it draws hands with fingers in about a quarter of an hour on 2 CPU cores,
-# evaluation included (README). The same network, data, rate and EMA as
+# steps so that it draws hands with fingers in 13-21 min on 2 CPU cores, evaluation
+# included (README: 20 min 47 s measured on a slow day). The same network, data, rate and EMA as
 # configs/synthetic_hands_articulation_temporal_cpu.py (the benchmarks' 4000-step recipe); the
 # cosine decay ends with this shorter run, and the run evaluates once, at its end.
 _base_ = ['./synthetic_hands_articulation_temporal_cpu.py']
