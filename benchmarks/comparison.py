@@ -68,3 +68,15 @@ def flattened(curve: dict, tolerance: float = 0.05) -> dict:
     ref = min(curve, key=lambda k: abs(k - 2 * last / 3))
     change = (curve[ref] - curve[last]) / abs(curve[last])
     return dict(from_iteration=ref, relative_change=change, flattened=abs(change) < tolerance)
+
+
+def print_final_gaps(report: dict, metrics=('FID-train/fid', 'FID-val/fid')):
+    """One line per metric: both recipes' means at the last evaluation, their paired
+    difference and each recipe's spread over the report's seeds."""
+    for metric in metrics:
+        gap = report['final_gap'][metric]
+        print(f"{metric}: baseline {gap['baseline_mean']:.2f}, temporal "
+              f"{gap['temporal_mean']:.2f} (baseline - temporal "
+              f"{gap['baseline_minus_temporal_mean']:+.2f}; spread "
+              f"{gap['baseline_spread']:.2f} / {gap['temporal_spread']:.2f}; seeds "
+              f"{report['seeds']})", flush=True)

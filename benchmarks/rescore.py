@@ -31,7 +31,7 @@ import sys
 
 from mmengine.config import Config
 
-from .comparison import final_gap, flattened, summarize_speedups
+from .comparison import final_gap, flattened, print_final_gaps, summarize_speedups
 from .figures import grids_figure, plot
 from .runs import (CURVE_METRICS, POSE_METRICS, RECIPES, ROOT, curves, feature_extractor, machine,
                    score_checkpoint, scored_checkpoints, write_report)
@@ -160,11 +160,7 @@ def main(argv=None):
         grids.append((f'{label}, seed {args.seeds[0]}, iteration {max(ckpts[key])}',
                       osp.join(folder, 'grid.png')))
     grids_figure(grids, first, stem + '_samples.png')
-    for metric in ('FID-train/fid', 'FID-val/fid'):
-        gap = report['final_gap'][metric]
-        print(f"{metric}: baseline {gap['baseline_mean']:.2f}, temporal "
-              f"{gap['temporal_mean']:.2f} (baseline - temporal "
-              f"{gap['baseline_minus_temporal_mean']:+.2f}; seeds {args.seeds})", flush=True)
+    print_final_gaps(report)
     print(f'wrote {args.out}, {stem}.png and {stem}_samples.png')
     return report
 
