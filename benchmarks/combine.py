@@ -8,9 +8,12 @@ speed-ups, final gaps and figure recomputed over all of them.
         --out benchmarks/results/convergence_articulation_ddpm_3seeds.json
 
 Reports are combined only when they measure the same thing: the same budget, the same
-recipes (the config file names), the same feature extractor and the same sampler (its
-``model.sampler`` from the report's --cfg-options, else from the config), and seeds that
-do not repeat; otherwise a ValueError names the report and what differs. Beside the report,
+recipe labels, the same feature extractor and the same sampler (its ``model.sampler`` from
+the report's --cfg-options, else from the config), and seeds that do not repeat; otherwise a
+ValueError names the report and what differs. The config files are not compared by name (a
+rescored report names the derived configs its runs dumped in their work dir, e.g.
+``baseline_config_with_pose_metrics.py``, a retrained one the study's): each source's configs
+are kept in ``sources`` for the reader to check. Beside the report,
 ``<out>.png`` (the curves of benchmarks.convergence's figure, over all seeds).
 """
 import argparse
@@ -53,7 +56,7 @@ def sampler_of(path: str, report: dict) -> str:
 def identity(path: str, report: dict) -> dict:
     """What two reports must share to be combined."""
     return dict(iters=report['iters'],
-                configs={r: osp.basename(report['configs'][r]) for r in RECIPES},
+                labels=list(report.get('labels', RECIPES)),
                 feature_extractor=report['feature_extractor'],
                 sampler=sampler_of(path, report))
 
@@ -82,13 +85,18 @@ def combine(paths) -> dict:
               for r in RECIPES}
     metrics = sorted(set.intersection(*(set(curves[r][str(s)]) for r in RECIPES for s in seeds)))
     return dict(
-        sources=[dict(report=p, seeds=reports[p]['seeds'], command=reports[p].get('command'))
-                 for p in paths],
-        configs=reports[first]['configs'], labels=reports[first].get('labels', list(RECIPES)),
+        sources=[dict(report=p, seeds=reports[p]['seeds'], configs=reports[p]['configs'],
+                      command=reports[p].get('command')) for p in paths],
+        configs=reports[first]['configs'], labels=ids[first]['labels'],
         seeds=seeds, iters=ids[first]['iters'], sampler=ids[first]['sampler'],
         feature_extractor=ids[first]['feature_extractor'],
-        baseline_flattened={s: flattened(curves['baseline'][str(s)]['FID-train/fid'])
+        baseline_flattened={s: flattened(curves['baseline'][str(s)]['FID-train/fid'],
+                                         reports[first].get('plateau_tolerance', 0.05))
                             for s in seeds},
+        # the pose regressor copy that scored each seed, where its report says (pose metrics
+        # are paired within a seed: benchmarks.convergence)
+        pose_per_seed={str(s): ((reports[source_of[s]].get('pose') or {}).get('per_seed')
+                                or {}).get(str(s)) for s in seeds},
         **summarize_speedups(curves, seeds),
         final_gap=final_gap(curves, seeds, metrics), curves=curves)
 

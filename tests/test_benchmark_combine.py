@@ -60,7 +60,7 @@ def test_repeated_seed_is_refused(tmp_path):
 @pytest.mark.parametrize('over, key', [
     (dict(cfg_options=['model.sampler=ddim']), 'sampler'),
     (dict(iters=4000), 'iters'),
-    (dict(configs=dict(baseline='configs/a_baseline.py', temporal='configs/b.py')), 'configs'),
+    (dict(labels=['baseline', 'temporal lambda=1']), 'labels'),
 ])
 def test_reports_of_other_settings_are_refused(tmp_path, over, key):
     a = write(tmp_path, 'a.json', report([2], [[300, 40, 30]], [[300, 60, 33]]))
