@@ -143,19 +143,28 @@ def compare(args, name: str, pretrained) -> dict:
 
 def head_start(scratch: dict, tuned: dict, seeds) -> dict:
     """recipe -> metric -> per seed and mean: the iterations the from-scratch run needs to
-    reach its final value over those the fine-tuned run needs (sustained, interpolated)."""
+    reach its final value over those the fine-tuned run needs (sustained, interpolated;
+    None where the fine-tuned run never gets there), and ``at_targets``: the same ratio at
+    the from-scratch run's value at each of its evaluations (keyed by that iteration), as
+    ``speedup_at_targets`` is for the regulariser."""
+    def mean(per_seed):
+        vals = list(per_seed.values())
+        return None if None in vals else statistics.fmean(vals)
+
     out = {}
     for recipe in RECIPES:
         out[recipe] = {}
         for metric in METRICS:
-            per_seed = {}
-            for s in map(str, seeds):
-                a, b = ({int(k): v for k, v in rep['curves'][recipe][s][metric].items()}
-                        for rep in (scratch, tuned))
-                per_seed[s] = speedup(a, b)['speedup']
-            vals = list(per_seed.values())
-            out[recipe][metric] = dict(per_seed=per_seed, mean=None if None in vals
-                                       else statistics.fmean(vals))
+            curves = {s: tuple({int(k): v for k, v in rep['curves'][recipe][s][metric].items()}
+                               for rep in (scratch, tuned)) for s in map(str, seeds)}
+            per_seed = {s: speedup(a, b)['speedup'] for s, (a, b) in curves.items()}
+            steps = sorted(set.intersection(*(set(a) for a, _ in curves.values())))
+            at_targets = {}
+            for step in steps:
+                at = {s: speedup(a, b, target=a[step])['speedup'] for s, (a, b) in curves.items()}
+                at_targets[str(step)] = dict(per_seed=at, mean=mean(at))
+            out[recipe][metric] = dict(per_seed=per_seed, mean=mean(per_seed),
+                                       at_targets=at_targets)
     return out
 
 
@@ -236,9 +245,11 @@ def main(argv=None):
               f"{c['speedup_fid_train']}", flush=True)
     for name, recipes in summary['head_start'].items():
         for recipe, m in recipes.items():
+            along = ', '.join(f"{k}: {v['mean']:.2f}" if v['mean'] is not None else f'{k}: -'
+                              for k, v in m['FID-train/fid']['at_targets'].items())
             print(f"head start of {name} fine-tuning over scratch, {recipe}: FID-train "
-                  f"{m['FID-train/fid']['mean']}, FID-val {m['FID-val/fid']['mean']}",
-                  flush=True)
+                  f"{m['FID-train/fid']['mean']}, FID-val {m['FID-val/fid']['mean']}; "
+                  f"FID-train at scratch's value of step {along}", flush=True)
     print(f'wrote {out}')
     return summary
 

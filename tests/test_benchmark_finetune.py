@@ -66,6 +66,14 @@ def test_the_study_pretrains_once_compares_three_ways_and_reports_the_head_start
     assert head['full']['baseline']['FID-train/fid']['mean'] == pytest.approx(3.0)
     # lora 7.2, 6.4, 5.6 crosses 7 between steps 1 and 2: at 1 + (7.2 - 7) / 0.8 = 1.25
     assert head['lora']['baseline']['FID-train/fid']['mean'] == pytest.approx(3 / 1.25)
+    # along scratch's curve: its 9 and 8 (steps 1 and 2) full has at step 1
+    along = head['full']['baseline']['FID-train/fid']['at_targets']
+    assert {k: v['mean'] for k, v in along.items()} == pytest.approx({'1': 1.0, '2': 2.0,
+                                                                      '3': 3.0})
+    # lora (7.2, 6.4, 5.6) is below scratch's 9 and 8 from step 1, at its 7 from 1.25
+    along = head['lora']['baseline']['FID-train/fid']['at_targets']
+    assert {k: v['mean'] for k, v in along.items()} == pytest.approx({'1': 1.0, '2': 2.0,
+                                                                      '3': 2.4})
     final = summary['comparisons']['scratch']['final']['FID-train/fid']
     assert final['baseline_mean'] == pytest.approx(7.0)
     assert final['temporal_mean'] == pytest.approx(7.7)
@@ -73,6 +81,23 @@ def test_the_study_pretrains_once_compares_three_ways_and_reports_the_head_start
         '0': dict(pretrained=pre['weights_sha256'])}
     assert osp.isfile(tmp / 'results' / 'finetune.png')
     assert osp.isfile(tmp / 'results' / 'finetune_lora_samples.png')
+
+
+def test_the_head_start_is_none_where_the_fine_tuned_run_never_gets_there():
+    # scratch falls past the fine-tuned run: 9, 5, 1 against 6, 4, 3
+    def report(values):
+        curve = {str(i + 1): v for i, v in enumerate(values)}
+        return dict(curves={r: {'0': {m: curve for m in finetune.METRICS}}
+                            for r in finetune.RECIPES})
+    head = finetune.head_start(report([9, 5, 1]), report([6, 4, 3]), [0])
+    fid = head['baseline']['FID-train/fid']
+    assert fid['per_seed'] == {'0': None} and fid['mean'] is None
+    # scratch's 9 at step 1: the fine-tuned run is there at 1; its 5 at step 2: the
+    # fine-tuned run crosses it at 1 + (6 - 5) / (6 - 4) = 1.5; its 1: never
+    along = {k: v['mean'] for k, v in fid['at_targets'].items()}
+    assert along['1'] == pytest.approx(1.0)
+    assert along['2'] == pytest.approx(2 / 1.5)
+    assert along['3'] is None
 
 
 def test_a_later_session_pretrains_again_and_keeps_each_seed_on_one_copy(study):
