@@ -26,7 +26,9 @@ and by how much against training from scratch?
    of fine-tuning: for each recipe and seed, the iterations its from-scratch run needs to
    reach its final FID over those the fine-tuned run needs to reach (and stay at) it
    (vidreg_mm.convergence.speedup; bounded by the evaluation grid: a run that is there at
-   its first evaluation counts from it).
+   its first evaluation counts from it), and the same ratio at scratch's value at each of
+   its evaluations (``at_targets``), which says something where the fine-tuned run never
+   reaches scratch's final value.
 
 The pretrained weights are not committed (they are a checkpoint), so a session that finds
 no ``<work-dir>/pretrained`` pretrains again, and a pretraining on another machine may
