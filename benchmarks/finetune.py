@@ -45,7 +45,7 @@ import statistics
 import subprocess
 import sys
 
-from vidreg_mm.convergence import speedup
+from vidreg_mm.convergence import speedups_along
 
 from . import convergence
 from .records import file_fingerprints, write_record
@@ -157,13 +157,15 @@ def head_start(scratch: dict, tuned: dict, seeds) -> dict:
     for recipe in RECIPES:
         out[recipe] = {}
         for metric in METRICS:
-            curves = {s: tuple({int(k): v for k, v in rep['curves'][recipe][s][metric].items()}
-                               for rep in (scratch, tuned)) for s in map(str, seeds)}
-            per_seed = {s: speedup(a, b)['speedup'] for s, (a, b) in curves.items()}
-            steps = sorted(set.intersection(*(set(a) for a, _ in curves.values())))
+            along = {s: speedups_along(*({int(k): v for k, v in
+                                          rep['curves'][recipe][s][metric].items()}
+                                         for rep in (scratch, tuned)))
+                     for s in map(str, seeds)}
+            # the last of scratch's values is its final one: the head start proper
+            per_seed = {s: a[max(a)]['speedup'] for s, a in along.items()}
             at_targets = {}
-            for step in steps:
-                at = {s: speedup(a, b, target=a[step])['speedup'] for s, (a, b) in curves.items()}
+            for step in sorted(set.intersection(*map(set, along.values()))):
+                at = {s: a[step]['speedup'] for s, a in along.items()}
                 at_targets[str(step)] = dict(per_seed=at, mean=mean(at))
             out[recipe][metric] = dict(per_seed=per_seed, mean=mean(per_seed),
                                        at_targets=at_targets)

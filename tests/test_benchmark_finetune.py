@@ -66,7 +66,7 @@ def test_the_study_pretrains_once_compares_three_ways_and_reports_the_head_start
     assert head['full']['baseline']['FID-train/fid']['mean'] == pytest.approx(3.0)
     # lora 7.2, 6.4, 5.6 crosses 7 between steps 1 and 2: at 1 + (7.2 - 7) / 0.8 = 1.25
     assert head['lora']['baseline']['FID-train/fid']['mean'] == pytest.approx(3 / 1.25)
-    # along scratch's curve: its 9 and 8 (steps 1 and 2) full has at step 1
+    # along scratch's curve: full (4.5, 4, 3.5) is below its 9, 8 and 7 from step 1
     along = head['full']['baseline']['FID-train/fid']['at_targets']
     assert {k: v['mean'] for k, v in along.items()} == pytest.approx({'1': 1.0, '2': 2.0,
                                                                       '3': 3.0})
